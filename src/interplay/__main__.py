@@ -1,0 +1,5 @@
+import sys
+
+from interplay.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""The one `interplay` command, with a subcommand per pipeline stage.
+
+Each subcommand lives next to the code it drives, in a module that defines
+
+    add_arguments(parser)   # declare flags (cheap: no heavy imports at module top)
+    run(args) -> int        # do the work (import torch & co. here, not at module top)
+
+and is registered below by module path, so `interplay sample` never pays for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from interplay import __version__
+from interplay.errors import UserError
+
+# name -> (module, one-line help). Order is the order of the pipeline.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sample": ("interplay.world.cli", "print generated problems as JSON lines"),
+    "corpus": ("interplay.corpus.cli", "build corpus shards from a mixture config"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interplay",
+        description="A laboratory for how pre-training, mid-training and RL shape reasoning.",
+    )
+    parser.add_argument("--version", action="version", version=f"interplay {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except UserError as exc:
+        print(f"interplay {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"interplay {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `interplay sample --count 1000 | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
