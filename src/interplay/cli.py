@@ -21,6 +21,7 @@ from interplay.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("interplay.world.cli", "print generated problems as JSON lines"),
     "corpus": ("interplay.corpus.cli", "build corpus shards from a mixture config"),
+    "verify": ("interplay.verify.cli", "score completions against gold graphs (process verification)"),
     "tokenizer": ("interplay.lm.tokenizer_cli", "train the BPE tokenizer on a corpus; tokens per problem"),
 }
 
