@@ -122,8 +122,11 @@ def generate(op: int, context: str | Context = "zoo", mode: str = "forward", see
             continue
         if mode == "forward":
             break
+        # x must have a positive coefficient, and the equation a*x + b = known a constant b >= 0:
+        # the reference only ever writes "a*x + b = known" (never "x - 3 = 5").
         grad = gradients(nodes, target)
-        leaves = [n.idx for n in nodes[: target + 1] if n.kind == "const" and grad.get(n.idx, 0) >= 1]
+        leaves = [n.idx for n in nodes[: target + 1] if n.kind == "const" and grad.get(n.idx, 0) >= 1
+                  and linear_forms(nodes, n.idx, target)[target][1] >= 0]
         if leaves:
             unknown = vrng.choice(leaves)
             break
