@@ -48,6 +48,7 @@ _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 
 # Values beyond this are treated as unreadable rather than carried around as huge integers.
 _MAX_DIGITS = 60
+_MAX_TOKENS = 200  # no real step comes close; bounds the work spent on one garbage expression
 
 
 def undefined_parent(letter: str) -> str:
@@ -207,8 +208,14 @@ def _evaluate(expr: str, env: dict):
     s = expr.strip()
     if s.isdigit() and s.isascii():  # the common forward-mode case: a plain number
         return int(s) if len(s) <= _MAX_DIGITS else None
-    ev = _Expr(_TOKENS.findall(s), env)
-    v = ev.run()
+    toks = _TOKENS.findall(s)
+    if len(toks) > _MAX_TOKENS:
+        return None
+    ev = _Expr(toks, env)
+    try:
+        v = ev.run()
+    except RecursionError:  # absurdly nested parentheses: unreadable, like any other garbage
+        return None
     return v if ev.ok else None
 
 

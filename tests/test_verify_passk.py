@@ -1,0 +1,99 @@
+"""pass@k: equal to brute-force enumeration, exact at n = 1024, aggregated per group."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from fractions import Fraction
+
+import pytest
+
+from interplay.errors import UserError
+from interplay.verify import aggregate_pass_at_k, count_per_problem, pass_at_k
+from interplay.verify.passk import ProblemCounts
+
+
+def brute_force(n: int, c: int, k: int) -> Fraction:
+    samples = [True] * c + [False] * (n - c)
+    subsets = list(itertools.combinations(range(n), k))
+    return Fraction(sum(any(samples[i] for i in s) for s in subsets), len(subsets))
+
+
+def test_matches_brute_force_enumeration():
+    for n in range(1, 9):
+        for c in range(n + 1):
+            for k in range(1, n + 1):
+                assert pass_at_k(n, c, k) == float(brute_force(n, c, k)), (n, c, k)
+
+
+@pytest.mark.parametrize("c", [0, 1, 2, 5, 100, 512, 1000, 1023, 1024])
+@pytest.mark.parametrize("k", [1, 2, 8, 64, 128, 512, 1024])
+def test_exact_at_n_1024(c, k):
+    n = 1024
+    exact = 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+    got = pass_at_k(n, c, k)
+    assert got == float(exact)
+    assert 0.0 <= got <= 1.0
+
+
+def test_pass_at_1_is_the_success_rate_and_grows_with_k():
+    assert pass_at_k(128, 5, 1) == 5 / 128
+    values = [pass_at_k(128, 5, k) for k in (1, 2, 4, 8, 16, 32, 64, 128)]
+    assert values == sorted(values) and values[-1] == 1.0
+
+
+def test_k_above_n_warns_and_uses_n():
+    with pytest.warns(UserWarning, match="pass@8"):
+        assert pass_at_k(4, 1, 8) == 1.0
+    with pytest.warns(UserWarning):
+        assert pass_at_k(4, 0, 8) == 0.0
+
+
+@pytest.mark.parametrize("args", [(0, 0, 1), (4, 5, 1), (4, 1, 0), (4, -1, 1), (4.0, 1, 1), (True, 1, 1)])
+def test_bad_arguments_raise_user_errors(args):
+    with pytest.raises(UserError):
+        pass_at_k(*args)
+
+
+def test_aggregation_per_op_context_range_and_overall():
+    rows = []
+    # problem p1: op 3 zoo, 4 samples, 2 outcome-correct, 1 process-correct
+    for o, p in [(1, 1), (1, 0), (0, 0), (0, 0)]:
+        rows.append({"id": "p1", "op": 3, "context": "zoo", "mode": "forward", "outcome_correct": o, "process_correct": p})
+    # problem p2: op 12 school, 4 samples, none correct
+    for _ in range(4):
+        rows.append({"id": "p2", "op": 12, "context": "school", "mode": "reverse", "outcome_correct": 0, "process_correct": 0})
+    problems = count_per_problem(rows)
+    assert problems == [
+        ProblemCounts("p1", 3, "zoo", "forward", 4, 2, 1),
+        ProblemCounts("p2", 12, "school", "reverse", 4, 0, 0),
+    ]
+    table = aggregate_pass_at_k(problems, ks=[1, 2])
+    get = {(r["group"], r["key"], r["metric"], r["k"]): (r["pass_at_k"], r["problems"]) for r in table}
+    p1_o2 = pass_at_k(4, 2, 2)
+    assert get[("overall", "all", "outcome", 1)] == (pytest.approx(0.25), 2)
+    assert get[("overall", "all", "outcome", 2)] == (pytest.approx(p1_o2 / 2), 2)
+    assert get[("op", "3", "process", 2)] == (pytest.approx(0.5), 1)
+    assert get[("op_range", "ID", "outcome", 1)] == (pytest.approx(0.5), 1)
+    assert get[("op_range", "OOD-edge", "outcome", 1)] == (0.0, 1)
+    assert ("op_range", "OOD-hard", "outcome", 1) not in get
+    assert get[("context", "school", "outcome", 2)] == (0.0, 1)
+    assert get[("mode", "forward", "process", 1)] == (pytest.approx(0.25), 1)
+    groups = [r["group"] for r in table]
+    assert groups.index("overall") < groups.index("op_range") < groups.index("op")
+
+
+def test_aggregation_warns_once_when_k_exceeds_some_n():
+    problems = [ProblemCounts(str(i), 2, "zoo", "forward", 2, 1, 1) for i in range(5)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = aggregate_pass_at_k(problems, ks=[1, 4])
+    assert len(caught) == 1 and "pass@4" in str(caught[0].message)
+    assert [r["pass_at_k"] for r in table if r["group"] == "overall" and r["metric"] == "outcome"] == [0.5, 1.0]
+
+
+def test_custom_op_ranges():
+    problems = [ProblemCounts("a", 5, "zoo", "forward", 2, 2, 2)]
+    table = aggregate_pass_at_k(problems, ks=[1], op_ranges={"easy": (1, 5)})
+    assert {r["key"] for r in table if r["group"] == "op_range"} == {"easy"}
