@@ -20,9 +20,11 @@ from interplay.errors import UserError
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("interplay.world.cli", "print generated problems as JSON lines"),
-    "corpus": ("interplay.corpus.cli", "build corpus shards from a mixture config"),
+    "corpus": ("interplay.corpus.cli", "build corpus shards from a mixture config (and show them)"),
     "verify": ("interplay.verify.cli", "score completions against gold graphs (process verification)"),
     "tokenizer": ("interplay.lm.tokenizer_cli", "train the BPE tokenizer on a corpus; tokens per problem"),
+    "pretrain": ("interplay.lm.cli", "pre-train a Qwen2 model from scratch on a corpus"),
+    "midtrain": ("interplay.lm.cli", "continue training a checkpoint on a new data mixture"),
 }
 
 
