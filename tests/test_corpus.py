@@ -199,3 +199,13 @@ def test_token_budget_sets_the_row_count(tmp_path):
     manifest = build_corpus(cfg, tmp_path / "t", workers=1, progress=False)
     tokens = manifest["splits"]["pretrain"]["approx_tokens"]
     assert 0.85 * 20000 <= tokens <= 1.15 * 20000
+
+
+def test_every_shipped_corpus_recipe_is_valid():
+    from interplay.corpus.config import load_config
+
+    recipes = sorted((Path(__file__).resolve().parents[1] / "src" / "interplay" / "configs").glob("corpus-*.yaml"))
+    assert len(recipes) >= 6
+    for path in recipes:
+        cfg = load_config(path)
+        assert cfg.splits, path
