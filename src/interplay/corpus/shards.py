@@ -50,7 +50,7 @@ def write_shard(path: Path, records: list[dict], fmt: str) -> None:
 
 def write_json_atomic(path: Path, data) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

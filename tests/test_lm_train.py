@@ -1,0 +1,303 @@
+"""The training loop end to end on the tiny preset: learning, resume after kill -9, HF loading,
+mid-training, gradient accumulation, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from interplay.cli import main
+from interplay.lm.metrics import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "src" / "interplay" / "configs" / "pretrain-tiny.yaml")
+
+CORPUS_YAML = """
+seed: 0
+shard_size: 400
+world: {distractors: [0, 2], letters: ordered}
+splits:
+  pretrain:
+    problems: 600
+    mixture:
+      - {ops: [2, 3], weight: 0.6}
+      - {ops: [4, 5], weight: 0.4}
+  eval:
+    per_cell: 6
+    ops: [2, 5]
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm")
+    (root / "corpus.yaml").write_text(CORPUS_YAML)
+    assert main(["corpus", "build", str(root / "corpus.yaml"), "--out", str(root / "corpus")]) == 0
+    assert main(["tokenizer", "train", "--corpus", str(root / "corpus"), "--out", str(root / "tok")]) == 0
+    return root
+
+
+def base_args(env: Path, **overrides) -> list[str]:
+    settings = {
+        "data.path": env / "corpus",
+        "tokenizer": env / "tok",
+        "data.seq_len": 128,
+        "train.steps": 30,
+        "train.batch_size": 8,
+        "train.micro_batch_size": 8,
+        "train.threads": 1,
+        "train.peak_tflops": 0.1,  # skip the peak measurement: tests need no MFU
+        "checkpoint.every": 5,
+        "eval.every": 10,
+        "eval.op_ranges": "[2-3, 4-5]",
+        "optim.warmup_steps": 5,
+        "log.tensorboard": "false",
+    } | overrides
+    args = []
+    for key, value in settings.items():
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+def pretrain(env: Path, out: Path, **overrides) -> int:
+    return main(["pretrain", TINY, "--out", str(out)] + base_args(env, **overrides))
+
+
+def losses(out: Path) -> dict[int, float]:
+    return {row["step"]: row["loss"] for row in read_metrics(out) if "loss" in row}
+
+
+def evals(out: Path) -> dict[int, dict[str, float]]:
+    return {row["step"]: row["eval"] for row in read_metrics(out) if "eval" in row}
+
+
+@pytest.fixture(scope="module")
+def baseline(env):
+    out = env / "baseline"
+    assert pretrain(env, out) == 0
+    return out
+
+
+def test_pretrain_learns_and_leaves_a_final_checkpoint(baseline):
+    ev = evals(baseline)
+    assert sorted(ev) == [0, 10, 20, 30]
+    assert set(ev[30]) == {"op2-3", "op4-5", "all"}
+    # From ~log(vocab) to far below it in 30 tiny steps.
+    assert ev[30]["all"] < 0.6 * ev[0]["all"]
+    assert ev[30]["all"] < ev[10]["all"]
+    final = baseline / "final"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "interplay_state.pt", "interplay_run.json"):
+        assert (final / name).is_file(), name
+    # Only the newest `keep` checkpoints remain.
+    assert sorted(p.name for p in (baseline / "checkpoints").iterdir()) == ["step-00000020", "step-00000025"]
+    assert sorted(losses(baseline)) == list(range(1, 31))
+
+
+def test_running_a_finished_run_again_does_nothing(env, baseline, capsys):
+    before = (baseline / "metrics.jsonl").read_bytes()
+    assert pretrain(env, baseline) == 0
+    assert "already exists" in capsys.readouterr().out
+    assert (baseline / "metrics.jsonl").read_bytes() == before
+
+
+def test_hf_automodel_gives_the_same_logits(baseline):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from interplay.lm.checkpoint import load_weights
+    from interplay.lm.model import build_model
+    from interplay.lm.train import model_config_from_hf
+
+    final = baseline / "final"
+    tok = AutoTokenizer.from_pretrained(str(final))
+    hf = AutoModelForCausalLM.from_pretrained(str(final)).eval()
+    config, weights = load_weights(final)
+    text = "<question> The number of adult fox in South Zoo equals 3. </question> <solution> Define"
+    ids = torch.tensor([tok.encode(text, add_special_tokens=False)])
+    pos = torch.arange(ids.shape[1])[None]
+    with torch.no_grad():
+        expected = hf(input_ids=ids).logits
+        for impl in ("fast", "hf"):
+            ours = build_model(model_config_from_hf(config, "x"), config["vocab_size"], impl, seed=123)
+            ours.load_hf_state_dict(weights)
+            got = ours.eval()(ids, pos)
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert expected.abs().max() > 1.0  # trained logits, not an all-zero accident
+
+
+def test_resume_after_kill_9_gives_the_same_losses(env, baseline):
+    out = env / "killed"
+    cmd = [sys.executable, "-m", "interplay", "pretrain", TINY, "--out", str(out)] + base_args(env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if metrics.is_file() and max(losses(out) or {0: 0}) >= 7:
+                break
+            time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (out / "final").exists(), "the run finished before it could be killed"
+    assert (out / "checkpoints" / "step-00000005").is_dir()
+    assert pretrain(env, out) == 0
+    assert losses(out) == losses(baseline)  # bit for bit, every step, resumed or not
+    assert evals(out) == evals(baseline)
+
+
+def test_half_written_checkpoint_is_never_loaded(env, baseline):
+    """A kill during a checkpoint write leaves a hidden temporary folder; resume ignores it."""
+    import shutil
+
+    out = env / "halfwritten"
+    assert pretrain(env, out, **{"train.steps": 30}) == 0
+    shutil.rmtree(out / "final")
+    # Simulate: killed while writing step 30's checkpoint after step 25's was complete.
+    shutil.copytree(out / "checkpoints" / "step-00000025", out / "checkpoints" / ".tmp-step-00000030-999")
+    (out / "checkpoints" / ".tmp-step-00000030-999" / "model.safetensors").write_bytes(b"\0" * 10)
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"step": 30, "lo')  # a line cut mid-write
+    assert pretrain(env, out) == 0
+    assert not (out / "checkpoints" / ".tmp-step-00000030-999").exists()
+    assert losses(out) == losses(baseline)
+
+
+def test_atomic_write_keeps_previous_checkpoint(tmp_path, baseline, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from interplay.lm import checkpoint as ck
+    from interplay.lm.model import build_model
+    from interplay.lm.presets import load_preset
+
+    tok = AutoTokenizer.from_pretrained(str(baseline / "final"))
+    model = build_model(load_preset("tiny"), len(tok))
+    target = tmp_path / "ckpt"
+    ck.save_checkpoint(target, model, tok, {"a": 1}, {"step": 1})
+    before = (target / "model.safetensors").read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt  # stands in for a kill in the middle of writing
+
+    monkeypatch.setattr(ck.torch, "save", boom)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        ck.save_checkpoint(target, model, tok, {"a": 2}, {"step": 2})
+    assert (target / "model.safetensors").read_bytes() == before
+    assert json.loads((target / ck.RUN_FILE).read_text()) == {"a": 1}
+
+
+def test_gradient_accumulation_gives_the_same_updates(env, baseline):
+    out = env / "accum"
+    assert pretrain(env, out, **{"train.micro_batch_size": 2, "train.steps": 30, "checkpoint.every": 0}) == 0
+    a, b = losses(out), losses(baseline)
+    assert a.keys() == b.keys()
+    for step in a:
+        assert a[step] == pytest.approx(b[step], rel=2e-4, abs=2e-4), step
+
+
+def test_hf_impl_trains_the_same_function(env, baseline):
+    out = env / "hfimpl"
+    assert pretrain(env, out, **{"train.impl": "hf", "train.steps": 30, "checkpoint.every": 0}) == 0
+    a, b = losses(out), losses(baseline)
+    for step in (1, 2, 3):  # same init, same data: the same first losses
+        assert a[step] == pytest.approx(b[step], rel=1e-4), step
+
+
+def test_midtrain_starts_from_the_checkpoint(env, baseline, tmp_path):
+    out = tmp_path / "mid"
+    args = ["midtrain", TINY, "--out", str(out)] + base_args(env, **{"train.steps": 10, "optim.lr": 1e-3})
+    args += ["--set", f"init={baseline / 'final'}", "--set", "model=null", "--set", "tokenizer=null"]
+    assert main(args) == 0
+    first = losses(out)[1]
+    assert first < 0.8 * losses(baseline)[1]  # continues from trained weights, not from scratch
+    assert evals(out)[0]["all"] == pytest.approx(evals(baseline)[30]["all"], rel=1e-5)
+    assert (out / "final" / "model.safetensors").is_file()
+    run = json.loads((out / "final" / "interplay_run.json").read_text())
+    assert run["stage"] == "midtrain" and run["model"]["hidden_size"] == 64
+
+
+# --- bad input: one clear line on stderr, a non-zero status, no traceback ----------------------------------
+
+
+def run_cli(args, capsys) -> tuple[int, str]:
+    status = main(args)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return status, err
+
+
+def test_missing_data_is_a_clear_error(env, tmp_path, capsys):
+    status, err = run_cli(["pretrain", TINY, "--out", str(tmp_path / "x")] + base_args(env, **{"data.path": tmp_path / "nope"}), capsys)
+    assert status == 2 and "data.path" in err and "nope" in err
+    status, err = run_cli(["pretrain", TINY, "--out", str(tmp_path / "x")] + base_args(env, **{"data.split": "nosuch"}), capsys)
+    assert status == 2 and "nosuch" in err
+
+
+def test_bad_config_fields_are_named(env, tmp_path, capsys):
+    cases = {"optim.lr": "-1", "train.batch_size": "7", "data.seq_len": "100000", "optim.nosuch": "1", "model": "huge"}
+    for key, value in cases.items():
+        status, err = run_cli(["pretrain", TINY, "--out", str(tmp_path / "x")] + base_args(env, **{key: value}), capsys)
+        assert status == 2, key
+        assert key.split(".")[-1] in err or "model" in err, (key, err)
+
+
+def test_resume_into_a_different_config_is_refused(env, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert pretrain(env, out, **{"train.steps": 6, "checkpoint.every": 3}) == 0
+    import shutil
+
+    shutil.rmtree(out / "final")
+    status, err = run_cli(["pretrain", TINY, "--out", str(out)] + base_args(env, **{"train.steps": 6, "checkpoint.every": 3, "optim.lr": 1e-2}), capsys)
+    assert status == 2 and "optim.lr" in err
+    assert (out / "checkpoints" / "step-00000003").is_dir()
+    # Logging and checkpoint frequency may change on resume.
+    assert pretrain(env, out, **{"train.steps": 6, "checkpoint.every": 2, "log.every": 3}) == 0
+
+
+def test_tokenizer_model_mismatch_is_refused(env, baseline, tmp_path, capsys):
+    other = tmp_path / "tok"
+    records = tmp_path / "r.jsonl"
+    from interplay.lm.fixtures import sample_records, write_jsonl
+
+    write_jsonl(sample_records(range(2, 4), per_op=30), records)
+    assert main(["tokenizer", "train", "--corpus", str(records), "--out", str(other), "--vocab-size", "1300"]) == 0
+    args = ["midtrain", TINY, "--out", str(tmp_path / "m")] + base_args(env, **{"tokenizer": other, "model": "null"})
+    status, err = run_cli(args + ["--set", f"init={baseline / 'final'}"], capsys)
+    assert status == 2 and "tokenizer" in err
+    status, err = run_cli(["midtrain", TINY, "--out", str(tmp_path / "m")] + base_args(env, **{"model": "null", "init": tmp_path}), capsys)
+    assert status == 2 and "init" in err
+
+
+def test_nan_loss_stops_with_status_3_and_keeps_the_last_checkpoint(env, tmp_path, capsys):
+    out = tmp_path / "nan"
+    status, err = run_cli(["pretrain", TINY, "--out", str(out)] + base_args(env, **{"optim.lr": 1e30, "checkpoint.every": 1}), capsys)
+    assert status == 3
+    assert "nan" in err.lower() and "step-0000000" in err
+    assert not (out / "final").exists()
+    from interplay.lm.checkpoint import list_checkpoints
+
+    assert list_checkpoints(out), "the last good checkpoint was kept"
+
+
+@pytest.mark.skipif(os.cpu_count() is None, reason="never: torchrun needs no GPU")
+def test_two_processes_match_one(env, baseline, tmp_path):
+    """torchrun with 2 CPU processes (gloo) and the same global batch reproduces the 1-process losses."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "interplay", "pretrain", TINY, "--out", str(out)]
+    cmd += base_args(env, **{"train.steps": 10, "checkpoint.every": 0, "train.micro_batch_size": 4})
+    env_vars = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env_vars)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = losses(out), losses(baseline)
+    for step in range(1, 11):
+        assert a[step] == pytest.approx(b[step], rel=2e-4, abs=2e-4), step
