@@ -1,0 +1,96 @@
+"""Benchmark: interplay's sampler vs `model.generate` from transformers, same model, same run.
+
+    .venv/bin/python bench/bench_sampler.py            # the BENCHMARKS.md configuration
+    .venv/bin/python bench/bench_sampler.py --runs 1 --new-tokens 32   # a quick look
+
+Both sides: one randomly initialised Qwen2 (default ~4.5M parameters: hidden 256, 4 layers, 4 heads,
+2 KV heads, FFN 1024, vocab 2240, tied embeddings), one prompt of --prompt-len tokens, --batch samples
+of it, exactly --new-tokens new tokens each (stops disabled on both sides so the lengths are equal),
+temperature 0.7, no top-k / top-p. Runs alternate between the two samplers; the medians are reported.
+Throughput = generated tokens / wall-clock seconds, prompt encoding included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--kv-heads", type=int, default=2)
+    parser.add_argument("--ffn", type=int, default=1024)
+    parser.add_argument("--vocab", type=int, default=2240)
+    parser.add_argument("--prompt-len", type=int, default=160)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--skip-hf", action="store_true", help="time only interplay's sampler")
+    args = parser.parse_args()
+
+    import torch
+
+    from interplay.lm.sampler import Request, Sampler, SamplingConfig
+    from interplay.lm.sampling.toy import toy_model, toy_tokenizer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = toy_model(args.vocab, args.hidden, args.layers, args.heads, args.kv_heads, args.ffn, seed=0)
+    params = sum(p.numel() for p in model.parameters())
+    sampler = Sampler(model, toy_tokenizer(args.vocab))
+    g = torch.Generator().manual_seed(0)
+    prompt = torch.randint(10, args.vocab, (args.prompt_len,), generator=g).tolist()
+    config = SamplingConfig(
+        temperature=args.temperature, max_new_tokens=args.new_tokens, stop_token_ids=(), stop_at_eos=False,
+        max_batch_rows=args.batch,
+    )
+    requests = [Request(tuple(prompt), j) for j in range(args.batch)]
+    model.generation_config.eos_token_id = None  # no early stop: every row makes --new-tokens tokens
+
+    def ours() -> int:
+        return sum(len(c.token_ids) for c in sampler.generate(requests, config))
+
+    def hf() -> int:
+        with torch.inference_mode():
+            out = model.generate(
+                torch.tensor([prompt]), do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0,
+                num_return_sequences=args.batch, max_new_tokens=args.new_tokens, pad_token_id=1,
+            )
+        return (out.shape[1] - len(prompt)) * out.shape[0]
+
+    times: dict[str, list[float]] = {"interplay": [], "transformers": []}
+    tokens: dict[str, int] = {}
+    ours()  # warm-up (allocator, thread pools, kernels)
+    for _ in range(args.runs):
+        for name, fn in (("interplay", ours), ("transformers", hf)):
+            if name == "transformers" and args.skip_hf:
+                continue
+            t0 = time.perf_counter()
+            tokens[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
+        "torch": torch.__version__,
+        "params": params,
+        "setup": vars(args),
+    }
+    for name, ts in times.items():
+        if ts:
+            med = statistics.median(ts)
+            result[name] = {"seconds": [round(t, 3) for t in ts], "median_s": round(med, 3),
+                            "tokens": tokens[name], "tokens_per_s": round(tokens[name] / med, 1)}
+    if times["transformers"]:
+        result["speedup"] = round(result["interplay"]["tokens_per_s"] / result["transformers"]["tokens_per_s"], 2)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
