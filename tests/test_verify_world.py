@@ -37,3 +37,6 @@ def test_ordered_letters_and_no_distractors_options_also_verify():
         op, context, mode = 2 + index % 19, CONTEXTS[index % 3], MODES[index // 3 % 2]
         record = generate(op=op, context=context, mode=mode, seed=7, index=index, options=options)
         assert verify(record, format_completion(record)).process_correct, record["solution"]
+        graph = parse_completion(record["solution"]).to_graph()
+        assert graph["answer"] == record["answer"]
+        assert graph["nodes"] == [{**n, "parents": sorted(n["parents"])} for n in record["graph"]["nodes"]]
