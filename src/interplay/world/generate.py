@@ -124,9 +124,11 @@ def generate(op: int, context: str | Context = "zoo", mode: str = "forward", see
             break
         # x must have a positive coefficient, and the equation a*x + b = known a constant b >= 0:
         # the reference only ever writes "a*x + b = known" (never "x - 3 = 5").
+        # The target is linear in each leaf: with that leaf as x, b = value(target) - a * value(leaf).
         grad = gradients(nodes, target)
+        known_value = nodes[target].value
         leaves = [n.idx for n in nodes[: target + 1] if n.kind == "const" and grad.get(n.idx, 0) >= 1
-                  and linear_forms(nodes, n.idx, target)[target][1] >= 0]
+                  and known_value - grad[n.idx] * n.value >= 0]
         if leaves:
             unknown = vrng.choice(leaves)
             break

@@ -25,6 +25,8 @@ range. The structure, and so the op count, never changes when values are re-draw
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 from interplay.world.rng import Rng
@@ -126,45 +128,9 @@ def sample_structure(spec: GraphSpec, rng: Rng) -> tuple[list[Node], int]:
 
     while budget > 0:
         pend_tot = sum(1 for i in pending if nodes[i].kind == "total")
-        pend_inst = len(pending) - pend_tot
-        actions: list[tuple[float, str, int, int, bool]] = []  # (weight, kind, k fresh, m parents, has_const)
-
-        def allowed(cost: int, inst_after: int, tot_after: int, grouped_now: int, closes: int) -> bool:
-            left = budget - cost
-            if left < min_finish_cost(inst_after, tot_after, goal, instances_only):
-                return False
-            if left == 0 and (inst_after + tot_after != goal or (instances_only and tot_after)):
-                return False
-            # Every instance node needs a (location, item) slot of its own in an open location;
-            # `left` more edges can create at most `left` more instance nodes.
-            free = (locations - closed - closes) * spec.n_items
-            return len(ungrouped) - grouped_now + (0 if closes else 1) + left <= free
-
-        def fresh_splits(m: int, pool_inst: int, pool_tot: int, pool_used: int):
-            """Ways to draw m parents: (instances, totals) from pending, the rest reused."""
-            for ki in range(0, min(m, pool_inst) + 1):
-                for kt in range(0, min(m - ki, pool_tot) + 1):
-                    if m - ki - kt <= pool_used:
-                        yield ki, kt
-
-        if allowed(1, pend_inst + 1, pend_tot, 0, 0):
-            actions.append((W_CONST, "const", 0, 0, True))
-        for (m, has_const), w_form in EXPR_FORMS.items():
-            cost = m + (1 if has_const else 0)
-            for ki, kt in fresh_splits(m, pend_inst, pend_tot, len(used)):
-                if allowed(cost, pend_inst - ki + 1, pend_tot - kt, 0, 0):
-                    k = ki + kt
-                    w = w_form * (P_SHARE ** (m - k)) * ((1 - P_SHARE) ** k) * _comb(m, k)
-                    actions.append((w, "expr", ki * 100 + kt, m, has_const))
-        if closed < locations - 1 and ungrouped:
-            used_inst = len(ungrouped) - pend_inst
-            for g in range(1, min(spec.n_items, len(ungrouped)) + 1):
-                for k in range(max(0, g - used_inst), min(g, pend_inst) + 1):
-                    if allowed(g, pend_inst - k, pend_tot + 1, g, 1):
-                        w = W_TOTAL * (P_SHARE ** (g - k)) * ((1 - P_SHARE) ** k) * _comb(g, k)
-                        actions.append((w, "total", k, g, False))
-
-        _, kind, k, m, has_const = actions[rng.weighted([a[0] for a in actions])]
+        actions, weights = _actions(budget, len(pending) - pend_tot, pend_tot, len(used), len(ungrouped), closed,
+                                    goal, instances_only, locations, spec.n_items)
+        kind, k, m, has_const = actions[rng.weighted(weights)]
         idx = len(nodes)
         if kind == "const":
             node = Node(idx, "const", [], True, True)
@@ -200,11 +166,47 @@ def sample_structure(spec: GraphSpec, rng: Rng) -> tuple[list[Node], int]:
     return nodes, pending[0]
 
 
-def _comb(n: int, k: int) -> int:
-    out = 1
-    for i in range(k):
-        out = out * (n - i) // (i + 1)
-    return out
+@functools.lru_cache(maxsize=1 << 16)
+def _actions(budget: int, pend_inst: int, pend_tot: int, n_used: int, n_ungrouped: int, closed: int, goal: int,
+             instances_only: bool, locations: int, n_items: int):
+    """Every allowed next step from a state, with its sampling weight (a pure function: cached).
+
+    A step is (kind, k, m, has_const): a constant; an expression over m parents of which k are
+    pending (k = 100 * pending instances + pending totals); or a total over m instance nodes of
+    which k are pending."""
+
+    def allowed(cost: int, inst_after: int, tot_after: int, grouped_now: int, closes: int) -> bool:
+        left = budget - cost
+        if left < min_finish_cost(inst_after, tot_after, goal, instances_only):
+            return False
+        if left == 0 and (inst_after + tot_after != goal or (instances_only and tot_after)):
+            return False
+        # Every instance node needs a (location, item) slot of its own in an open location;
+        # `left` more edges can create at most `left` more instance nodes.
+        free = (locations - closed - closes) * n_items
+        return n_ungrouped - grouped_now + (0 if closes else 1) + left <= free
+
+    actions, weights = [], []
+    if allowed(1, pend_inst + 1, pend_tot, 0, 0):
+        actions.append(("const", 0, 0, True))
+        weights.append(W_CONST)
+    for (m, has_const), w_form in EXPR_FORMS.items():
+        cost = m + (1 if has_const else 0)
+        for ki in range(0, min(m, pend_inst) + 1):
+            for kt in range(0, min(m - ki, pend_tot) + 1):
+                if m - ki - kt > n_used or not allowed(cost, pend_inst - ki + 1, pend_tot - kt, 0, 0):
+                    continue
+                k = ki + kt
+                actions.append(("expr", ki * 100 + kt, m, has_const))
+                weights.append(w_form * (P_SHARE ** (m - k)) * ((1 - P_SHARE) ** k) * math.comb(m, k))
+    if closed < locations - 1 and n_ungrouped:
+        used_inst = n_ungrouped - pend_inst
+        for g in range(1, min(n_items, n_ungrouped) + 1):
+            for k in range(max(0, g - used_inst), min(g, pend_inst) + 1):
+                if allowed(g, pend_inst - k, pend_tot + 1, g, 1):
+                    actions.append(("total", k, g, False))
+                    weights.append(W_TOTAL * (P_SHARE ** (g - k)) * ((1 - P_SHARE) ** k) * math.comb(g, k))
+    return tuple(actions), tuple(weights)
 
 
 def place(nodes: list[Node], spec: GraphSpec, rng: Rng) -> tuple[list[list[int]], list[bool]]:
