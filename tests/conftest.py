@@ -3,8 +3,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-COMPAT = ROOT.parent / "shared" / "compat" / "reference_samples.jsonl"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

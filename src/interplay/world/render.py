@@ -1,7 +1,8 @@
 """Text: problem sentences, the question, and the solution trace in the reference grammar.
 
 Every step form used here occurs in the reference generator's output (see
-`/work/shared/compat/reference_samples.jsonl` and tests/test_world_render.py):
+`tests/fixtures/reference_samples.jsonl`, a copy of the compatibility fixture, and
+tests/test_world_render.py):
 
     Define <name> as <L>; so <L> = 4.
     Define <name> as <L>; so <L> = <P> = 4.
