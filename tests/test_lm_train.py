@@ -109,14 +109,15 @@ def test_running_a_finished_run_again_does_nothing(env, baseline, capsys):
 
 
 def test_hf_automodel_gives_the_same_logits(baseline):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
     from interplay.lm.checkpoint import load_weights
     from interplay.lm.model import build_model
     from interplay.lm.train import model_config_from_hf
 
     final = baseline / "final"
-    tok = AutoTokenizer.from_pretrained(str(final))
+    # (Not AutoTokenizer: transformers 5 swaps in Qwen2's pre-tokenizer for qwen2 folders.)
+    tok = PreTrainedTokenizerFast.from_pretrained(str(final))
     hf = AutoModelForCausalLM.from_pretrained(str(final)).eval()
     config, weights = load_weights(final)
     text = "<question> The number of adult fox in South Zoo equals 3. </question> <solution> Define"
@@ -130,6 +131,15 @@ def test_hf_automodel_gives_the_same_logits(baseline):
             got = ours.eval()(ids, pos)
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert expected.abs().max() > 1.0  # trained logits, not an all-zero accident
+
+
+def test_checkpoint_tokenizer_encodes_like_the_trained_one(env, baseline):
+    from interplay.lm.tokenizer import load_tokenizer
+
+    text = "<question> The number of adult fox equals 12. (345) </question> <solution> x = 1000"
+    original, stored = load_tokenizer(env / "tok"), load_tokenizer(baseline / "final")
+    assert stored.encode(text) == original.encode(text)
+    assert "345" in stored.convert_ids_to_tokens(stored.encode(text))
 
 
 def test_resume_after_kill_9_gives_the_same_losses(env, baseline):
@@ -171,13 +181,12 @@ def test_half_written_checkpoint_is_never_loaded(env, baseline):
 
 
 def test_atomic_write_keeps_previous_checkpoint(tmp_path, baseline, monkeypatch):
-    from transformers import AutoTokenizer
-
     from interplay.lm import checkpoint as ck
     from interplay.lm.model import build_model
     from interplay.lm.presets import load_preset
+    from interplay.lm.tokenizer import load_tokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(baseline / "final"))
+    tok = load_tokenizer(baseline / "final")
     model = build_model(load_preset("tiny"), len(tok))
     target = tmp_path / "ckpt"
     ck.save_checkpoint(target, model, tok, {"a": 1}, {"step": 1})
@@ -288,16 +297,16 @@ def test_nan_loss_stops_with_status_3_and_keeps_the_last_checkpoint(env, tmp_pat
     assert list_checkpoints(out), "the last good checkpoint was kept"
 
 
-@pytest.mark.skipif(os.cpu_count() is None, reason="never: torchrun needs no GPU")
 def test_two_processes_match_one(env, baseline, tmp_path):
     """torchrun with 2 CPU processes (gloo) and the same global batch reproduces the 1-process losses."""
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "interplay", "pretrain", TINY, "--out", str(out)]
-    cmd += base_args(env, **{"train.steps": 10, "checkpoint.every": 0, "train.micro_batch_size": 4})
+    cmd += base_args(env, **{"checkpoint.every": 0, "train.micro_batch_size": 2})
     env_vars = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env_vars)
     assert result.returncode == 0, result.stderr[-3000:]
     a, b = losses(out), losses(baseline)
-    for step in range(1, 11):
+    assert a.keys() == b.keys()
+    for step in a:  # 2 processes x 2 micro-batches of 2 rows = the baseline's 8 rows per step
         assert a[step] == pytest.approx(b[step], rel=2e-4, abs=2e-4), step

@@ -50,6 +50,8 @@ def save_checkpoint(
     """Write an HF folder for `model` (+ resume state) atomically at `target`."""
     from safetensors.torch import save_file
 
+    from interplay.lm.tokenizer import save_tokenizer
+
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
@@ -62,7 +64,7 @@ def save_checkpoint(
     _save_generation_config(tmp, special)
     tensors = {k: v.to("cpu", torch.float32).contiguous() for k, v in model.hf_state_dict().items()}
     save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-    tokenizer.save_pretrained(str(tmp))
+    save_tokenizer(tokenizer, tmp)
     (tmp / RUN_FILE).write_text(json.dumps(run_config, indent=1, sort_keys=True) + "\n")
     if state is not None:
         torch.save(state, tmp / STATE_FILE)

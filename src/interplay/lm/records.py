@@ -26,7 +26,10 @@ def iter_records(path: str | Path, split: str = "pretrain", field: str = "data")
             from interplay.corpus import iter_records as corpus_iter_records
         except ImportError as exc:  # the corpus reader is another module of this package
             raise UserError(f"{field}: cannot read corpus folders ({exc})") from exc
-        yield from corpus_iter_records(path, split=split)
+        try:
+            yield from corpus_iter_records(path, split=split)
+        except UserError as exc:
+            raise UserError(f"{field}: {exc}") from exc
         return
     if not path.is_file():
         raise UserError(f"{field}: {path} does not exist")

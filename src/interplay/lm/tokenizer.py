@@ -135,14 +135,35 @@ def wrap(tok) -> PreTrainedTokenizerFast:
     )
 
 
+def save_tokenizer(tokenizer, folder: str | Path) -> None:
+    """`save_pretrained`, naming the class that every transformers version (4.x and 5.x) can load."""
+    folder = Path(folder)
+    tokenizer.save_pretrained(str(folder))
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    for key in ("is_local", "local_files_only"):  # loading details, not tokenizer settings
+        config.pop(key, None)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
-    """Load a tokenizer folder and check it is one of ours (specials at ids 0-9)."""
-    from transformers import AutoTokenizer
+    """Load a tokenizer folder (or a checkpoint folder) and check it is one of ours (specials at 0-9).
+
+    Not `AutoTokenizer`: in transformers 5, a folder whose config.json says model_type "qwen2" (every
+    checkpoint of ours) makes AutoTokenizer build a Qwen2Tokenizer, which keeps our vocabulary but
+    replaces the stored pre-tokenizer with Qwen2's (digits one by one), so the same text encodes to
+    other ids. `PreTrainedTokenizerFast.from_pretrained` uses tokenizer.json exactly as stored.
+    """
+    from transformers import PreTrainedTokenizerFast
 
     path = Path(path)
     if not (path / "tokenizer.json").is_file():
         raise UserError(f"tokenizer: no tokenizer.json in {path}")
-    tok = AutoTokenizer.from_pretrained(str(path))
+    try:
+        tok = PreTrainedTokenizerFast.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"tokenizer: cannot load {path} ({exc})") from exc
     for i, token in enumerate(SPECIAL_TOKENS):
         if tok.convert_tokens_to_ids(token) != i:
             raise UserError(f"tokenizer {path}: special token {token} is not at id {i}; not an interplay tokenizer")

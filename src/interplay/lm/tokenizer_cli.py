@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         tokenizer = tk.train_tokenizer((format_example(r) for r in records), vocab_size=vocab_size)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        tokenizer.save_pretrained(str(out))
+        tk.save_tokenizer(tokenizer, out)
         report = {"vocab_size": len(tokenizer), "trained_on": len(records), "tokens_by_op": tk.tokens_by_op(tokenizer, records)}
         (out / "interplay_tokenizer.json").write_text(json.dumps(report, indent=1) + "\n")
         print(f"tokenizer: {len(tokenizer)} tokens, trained on {len(records)} documents -> {out}")

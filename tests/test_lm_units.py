@@ -1,0 +1,136 @@
+"""Unit checks of the LM stage's parts: presets, packing, masks, schedule, config parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from interplay.errors import UserError
+from interplay.lm.packing import IGNORE, TokenCache, TrainRows, eval_rows
+from interplay.lm.presets import PRESET_NAMES, flops_per_token, load_preset, model_config_from, parameter_counts
+from interplay.lm.trainconfig import OptimConfig, config_differences, load_run_config, parse_count
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_parameter_counts_match_the_instantiated_model(name):
+    from transformers import Qwen2ForCausalLM
+
+    cfg = load_preset(name)
+    with torch.device("meta"):
+        model = Qwen2ForCausalLM(cfg.qwen2_config(2240))
+    counts = parameter_counts(cfg, 2240)
+    assert counts["total"] == sum(p.numel() for p in model.parameters())
+    assert counts["non_embedding"] == counts["total"] - 2240 * cfg.hidden_size
+
+
+def test_paper_preset_is_the_papers_model():
+    cfg = load_preset("paper")
+    hf = cfg.qwen2_config(2240)
+    assert (hf.num_hidden_layers, hf.hidden_size, hf.num_attention_heads, hf.num_key_value_heads) == (12, 768, 12, 2)
+    assert (hf.intermediate_size, hf.hidden_act, hf.rms_norm_eps, hf.max_position_embeddings) == (3072, "silu", 1e-6, 2048)
+    assert hf.rope_parameters["rope_theta"] == 1e6 and hf.tie_word_embeddings
+    assert 100e6 < parameter_counts(cfg, 2240)["total"] < 106e6
+    # nanoGPT's count: 6N + 12 L d T.
+    assert flops_per_token(cfg, 2240, 2048) == 6 * parameter_counts(cfg, 2240)["total"] + 12 * 12 * 768 * 2048
+
+
+def test_model_config_errors_name_the_field():
+    with pytest.raises(UserError, match="model.num_key_value_heads"):
+        model_config_from({"preset": "tiny", "num_key_value_heads": 3})
+    with pytest.raises(UserError, match="unknown model preset"):
+        model_config_from("gigantic")
+    assert model_config_from({"preset": "tiny", "num_hidden_layers": 3}).num_hidden_layers == 3
+
+
+def cache(doc_lengths, ops=None, prompt_lens=None) -> TokenCache:
+    tokens, starts = [], [0]
+    for d, n in enumerate(doc_lengths):
+        tokens += [100 * (d + 1) + i for i in range(n)]
+        starts.append(starts[-1] + n)
+    return TokenCache(np.asarray(tokens), np.asarray(starts), np.asarray(ops or [2] * len(doc_lengths)),
+                      np.asarray(prompt_lens or [1] * len(doc_lengths)))
+
+
+def test_train_rows_restart_positions_and_skip_cross_document_targets():
+    c = cache([5, 7, 4])
+    rows = TrainRows(c, seq_len=6, seed=0)
+    assert rows.n_rows == 2  # 16 tokens -> windows of 6 (+1 target)
+    w = rows.window(np.asarray([0]))
+    assert w["input_ids"][0].tolist() == [100, 101, 102, 103, 104, 200]
+    assert w["position_ids"][0].tolist() == [0, 1, 2, 3, 4, 0]
+    # The target of the last token of doc 1 is doc 2's first token: not learned.
+    assert w["labels"][0].tolist() == [101, 102, 103, 104, IGNORE, 201]
+    w = rows.window(np.asarray([6]))  # a window starting inside document 2 keeps its true positions
+    assert w["position_ids"][0].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_solution_only_loss_masks_the_prompt():
+    rows = TrainRows(cache([5, 7], prompt_lens=[3, 4]), seq_len=10, seed=0, loss_on="solution")
+    labels = rows.window(np.asarray([0]))["labels"][0].tolist()
+    # doc 1: targets at positions 1,2 are prompt -> ignored; 3,4 learned; doc 2 likewise.
+    assert labels == [IGNORE, IGNORE, 103, 104, IGNORE, IGNORE, IGNORE, IGNORE, 204, 205]
+
+
+def test_row_order_is_a_seeded_permutation_per_epoch():
+    c = cache([50] * 20)
+    a, b = TrainRows(c, 8, seed=1), TrainRows(c, 8, seed=1)
+    first = [a._row_index(g) for g in range(a.n_rows)]
+    assert sorted(first) == list(range(a.n_rows))
+    assert first == [b._row_index(g) for g in range(b.n_rows)]
+    second = [a._row_index(g) for g in range(a.n_rows, 2 * a.n_rows)]
+    assert sorted(second) == sorted(first) and second != first
+    assert first != [TrainRows(c, 8, seed=2)._row_index(g) for g in range(a.n_rows)]
+
+
+def test_eval_rows_hold_whole_documents_with_their_op():
+    c = cache([5, 4, 6], ops=[2, 3, 9])
+    ev = eval_rows(c, seq_len=10, pad_id=1)
+    assert ev["input_ids"].shape == (2, 10)
+    assert ev["ops"][0].tolist() == [2] * 5 + [3] * 4 + [-1]
+    assert ev["labels"][0].tolist() == [101, 102, 103, 104, IGNORE, 201, 202, 203, IGNORE, IGNORE]
+    assert ev["position_ids"][1].tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
+    assert (ev["labels"] != IGNORE).sum() == (5 - 1) + (4 - 1) + (6 - 1)
+
+
+def test_segment_mask_blocks_attention_across_documents():
+    from interplay.lm.model import segment_mask
+
+    pos = torch.tensor([[3, 4, 0, 1, 2]])
+    mask = segment_mask(pos)[0, 0]
+    assert mask.tolist()[3] == [False, False, True, True, False]
+    assert mask.tolist()[1] == [True, True, False, False, False]
+    assert segment_mask(torch.arange(5)[None]) is None
+
+
+def test_schedule_warms_up_then_decays_to_min_lr():
+    from interplay.lm.train import lr_at
+
+    cfg = OptimConfig(lr=1.0, min_lr=0.1, warmup_steps=10)
+    assert lr_at(0, 100, cfg) == pytest.approx(0.1)
+    assert lr_at(9, 100, cfg) == pytest.approx(1.0)
+    assert lr_at(10, 100, cfg) == pytest.approx(1.0)
+    assert lr_at(55, 100, cfg) == pytest.approx(0.55)
+    assert lr_at(100, 100, cfg) == pytest.approx(0.1)
+    values = [lr_at(s, 100, cfg) for s in range(10, 100)]
+    assert all(x >= y for x, y in zip(values, values[1:]))
+
+
+def test_token_budgets_and_overrides(tmp_path):
+    assert parse_count("10B", "x") == 10**9 * 10
+    assert parse_count("2.5M tokens", "x") == 2_500_000
+    with pytest.raises(UserError, match="train.tokens"):
+        parse_count("lots", "train.tokens")
+    cfg = load_run_config(None, "pretrain", ["model=tiny", "tokenizer=t", "data.path=d", "train.tokens=1M",
+                                             "train.batch_size=4", "data.seq_len=250", "optim.lr=1e-3"])
+    assert cfg.total_steps() == 1000 and cfg.optim.lr == 1e-3
+    with pytest.raises(UserError, match="train.steps"):
+        load_run_config(None, "pretrain", ["model=tiny", "tokenizer=t", "data.path=d", "train.tokens=1M", "train.steps=3"])
+    with pytest.raises(UserError, match="init"):
+        load_run_config(None, "midtrain", ["data.path=d", "train.steps=3"])
+
+
+def test_config_differences_ignore_logging():
+    old = {"optim": {"lr": 1.0}, "log": {"every": 1}, "checkpoint": {"every": 5, "keep": 2}}
+    new = {"optim": {"lr": 2.0}, "log": {"every": 9}, "checkpoint": {"every": 7, "keep": 2}}
+    assert config_differences(old, new) == ["optim.lr (1.0 -> 2.0)"]
