@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenizer": ("interplay.lm.tokenizer_cli", "train the BPE tokenizer on a corpus; tokens per problem"),
     "pretrain": ("interplay.lm.cli", "pre-train a Qwen2 model from scratch on a corpus"),
     "midtrain": ("interplay.lm.cli", "continue training a checkpoint on a new data mixture"),
+    "budget": ("interplay.budget", "compute accounting: FLOPs, RL token equivalents, mid-training/RL split"),
 }
 
 
