@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("interplay.lm.cli", "pre-train a Qwen2 model from scratch on a corpus"),
     "midtrain": ("interplay.lm.cli", "continue training a checkpoint on a new data mixture"),
     "budget": ("interplay.budget", "compute accounting: FLOPs, RL token equivalents, mid-training/RL split"),
+    "eval": ("interplay.evaluate.cli_eval", "sample n completions per problem, verify them, report pass@k"),
+    "ladder": ("interplay.evaluate.cli_ladder", "propose ID / OOD-edge / OOD-hard op ranges from an evaluation"),
+    "show": ("interplay.evaluate.cli_show", "draw a problem's gold graph beside a completion's predicted graph"),
 }
 
 
