@@ -69,15 +69,20 @@ def _build_shard(task) -> dict:
     bounds = cfg.bucket_bounds()[split_name]
     from interplay.text import format_example
 
-    records = [make_row(cfg, layout, row, bounds, cfg.partition[split_name]) for row in range(start, stop)]
-    counts = Counter(f"{r['op']}|{r['context']}|{r['mode']}" for r in records)
-    stats = {
-        "rows": len(records),
-        "approx_tokens": sum(approx_tokens(format_example(r)) for r in records),
-        "counts": dict(sorted(counts.items())),
-    }
+    counts: Counter = Counter()
+    tokens = 0
+
+    def rows():
+        nonlocal tokens
+        for row in range(start, stop):
+            record = make_row(cfg, layout, row, bounds, cfg.partition[split_name])
+            counts[f"{record['op']}|{record['context']}|{record['mode']}"] += 1
+            tokens += approx_tokens(format_example(record))
+            yield record
+
     directory = Path(out) / split_name
-    write_shard(directory / shard_name(shard, cfg.format), records, cfg.format)
+    write_shard(directory / shard_name(shard, cfg.format), rows(), cfg.format)
+    stats = {"rows": stop - start, "approx_tokens": tokens, "counts": dict(sorted(counts.items()))}
     write_json_atomic(directory / (shard_name(shard, cfg.format) + ".stats.json"), stats)
     return stats
 

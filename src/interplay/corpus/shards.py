@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from interplay.errors import UserError
@@ -32,20 +32,37 @@ def shard_name(index: int, fmt: str) -> str:
     return f"part-{index:05d}.{fmt}"
 
 
-def write_shard(path: Path, records: list[dict], fmt: str) -> None:
+ROW_GROUP = 5000  # rows buffered per Parquet row group: bounds a worker's memory, fixes the bytes
+
+
+def write_shard(path: Path, records: Iterable[dict], fmt: str) -> None:
+    """Stream records into a shard file; it appears under `path` only when complete."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows = [dict(r, graph={**r["graph"], "known": r["graph"].get("known")}) for r in records]
-        table = pa.Table.from_pylist(rows, schema=arrow_schema())
-        pq.write_table(table, tmp, compression="zstd")
+        schema = arrow_schema()
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for chunk in _chunks(records, ROW_GROUP):
+                rows = [dict(r, graph={**r["graph"], "known": r["graph"].get("known")}) for r in chunk]
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     else:
         with open(tmp, "w", encoding="utf-8") as f:
             for r in records:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def write_json_atomic(path: Path, data) -> None:
