@@ -231,3 +231,18 @@ def test_from_pretrained_round_trip(tmp_path, model, tokenizer, sampler):
     assert [c.text for c in a] == [c.text for c in b]
     with pytest.raises(UserError, match="model"):
         Sampler.from_pretrained(tmp_path / "missing")
+
+
+def test_load_sampler_backends(tmp_path, model, tokenizer):
+    from interplay.lm.sampler import load_sampler
+
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert isinstance(load_sampler(tmp_path, "torch", device="cpu"), Sampler)
+    with pytest.raises(UserError, match="backend"):
+        load_sampler(tmp_path, "jax")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError, match="vllm is not installed"):
+            load_sampler(tmp_path, "vllm")

@@ -63,6 +63,7 @@ class EvalConfig:
     seed: int = 0
     batch_rows: int = 128
     device: str | None = None
+    backend: str = "torch"  # or "vllm" (GPU, optional)
     op_ranges: OpRanges = field(default_factory=default_op_ranges)
     failure_pictures: bool = True
     progress: bool = True
@@ -189,9 +190,9 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
     missing = [(pi, j) for pi, r in enumerate(problems) for j in range(cfg.n) if (r["id"], j) not in have]
 
     if missing and sampler is None:
-        from interplay.lm.sampler import Sampler
+        from interplay.lm.sampler import load_sampler
 
-        sampler = Sampler.from_pretrained(model_dir, device=cfg.device)
+        sampler = load_sampler(model_dir, backend=cfg.backend, device=cfg.device)
     if previous is not None:
         settings["max_new_tokens"] = previous.get("max_new_tokens")
     if cfg.max_new_tokens is not None:

@@ -85,6 +85,20 @@ class Completion:
         }
 
 
+BACKENDS = ("torch", "vllm")
+
+
+def load_sampler(path: str | Path, backend: str = "torch", device: str | None = None) -> Any:
+    """A sampler for a model folder: ours (`torch`, CPU or GPU) or vLLM's (`vllm`, GPU, optional)."""
+    if backend == "torch":
+        return Sampler.from_pretrained(path, device=device)
+    if backend == "vllm":
+        from interplay.lm.sampling.vllm_backend import VLLMSampler
+
+        return VLLMSampler(path)
+    raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
 def load_folder_tokenizer(path: str | Path) -> Any:
     """The tokenizer stored in a model folder, exactly as its tokenizer.json defines it.
 
