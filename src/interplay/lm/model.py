@@ -23,17 +23,15 @@ from torch import nn
 from interplay.lm.presets import ModelConfig
 
 
-def segment_mask(position_ids: torch.Tensor) -> torch.Tensor | None:
+def segment_mask(position_ids: torch.Tensor) -> torch.Tensor:
     """Block-diagonal causal mask (B, 1, T, T) from positions that restart per document.
 
     A new document starts wherever the position does not follow the previous one by 1 (as in
-    transformers' packed-sequence detection). Returns None when every row is one document, so the
-    caller can use the cheaper `is_causal` path.
+    transformers' packed-sequence detection). Always a mask, never a data-dependent switch to
+    `is_causal` (that would break torch.compile's graph; on CPU the masked kernel is as fast).
     """
     starts = torch.ones_like(position_ids, dtype=torch.bool)
     starts[:, 1:] = position_ids[:, 1:] != position_ids[:, :-1] + 1
-    if not bool(starts[:, 1:].any()):
-        return None
     seg = starts.cumsum(-1)
     T = position_ids.shape[1]
     causal = torch.ones(T, T, dtype=torch.bool, device=position_ids.device).tril()
@@ -88,10 +86,7 @@ class Block(nn.Module):
         if self.kv != self.h:
             k = k.repeat_interleave(self.h // self.kv, dim=1)
             v = v.repeat_interleave(self.h // self.kv, dim=1)
-        if mask is None:
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         x = x + self.o_proj(a.transpose(1, 2).reshape(B, T, self.h * self.hd))
         gate, up = self.gate_up(self.post_attention_layernorm(x)).chunk(2, dim=-1)
         return x + self.down_proj(F.silu(gate) * up)
