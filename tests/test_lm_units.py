@@ -134,3 +134,13 @@ def test_config_differences_ignore_logging():
     old = {"optim": {"lr": 1.0}, "log": {"every": 1}, "checkpoint": {"every": 5, "keep": 2}}
     new = {"optim": {"lr": 2.0}, "log": {"every": 9}, "checkpoint": {"every": 7, "keep": 2}}
     assert config_differences(old, new) == ["optim.lr (1.0 -> 2.0)"]
+
+
+@pytest.mark.parametrize("name", ["pretrain-tiny", "pretrain-cpu", "pretrain-small", "pretrain-paper", "midtrain-tiny", "midtrain-paper"])
+def test_shipped_training_configs_are_valid(name):
+    from interplay.lm.configtools import CONFIG_DIR
+
+    cfg = load_run_config(CONFIG_DIR / f"{name}.yaml", name.split("-")[0], [])
+    assert cfg.total_steps() > 0
+    if cfg.model is not None:
+        assert cfg.data.seq_len <= cfg.model.max_position_embeddings
