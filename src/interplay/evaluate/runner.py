@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +160,6 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
     `interplay.lm.sampler.Sampler`; by default the model folder is loaded.
     """
     from interplay.evaluate.problems import load_problems
-    from interplay.text import format_prompt
 
     cfg.validate()
     out = Path(cfg.out)
@@ -189,41 +188,53 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
     have = {(r["id"], r["sample_index"]) for r in stored}
     missing = [(pi, j) for pi, r in enumerate(problems) for j in range(cfg.n) if (r["id"], j) not in have]
 
-    if missing and sampler is None:
-        from interplay.lm.sampler import load_sampler
-
-        sampler = load_sampler(model_dir, backend=cfg.backend, device=cfg.device)
-    if previous is not None:
-        settings["max_new_tokens"] = previous.get("max_new_tokens")
-    if cfg.max_new_tokens is not None:
-        settings["max_new_tokens"] = cfg.max_new_tokens
-    elif settings.get("max_new_tokens") is None:
-        if sampler is None:
-            raise UserError(f"--max-new-tokens: give it ({out} has no stored setting to resume from)")
-        longest = _gold_token_lengths(sampler, problems)
-        if longest == 0:
-            raise UserError("--max-new-tokens: the problems carry no gold solution to size it from; give it")
-        settings["max_new_tokens"] = 2 * longest
-    if previous is not None:
-        for key in _IDENTITY_FIELDS:
-            if previous.get(key) != settings.get(key):
+    def check(keys) -> None:
+        for key in keys:
+            if previous is not None and previous.get(key) != settings.get(key):
                 raise UserError(
                     f"--out {out} holds an evaluation with {key}={previous.get(key)!r}, not {settings.get(key)!r}; "
                     "use another --out (or delete it)"
                 )
+
+    check(k for k in _IDENTITY_FIELDS if k != "max_new_tokens")  # before paying for loading the model
+    if missing and sampler is None:
+        from interplay.lm.sampler import load_sampler
+
+        sampler = load_sampler(model_dir, backend=cfg.backend, device=cfg.device)
+    if cfg.max_new_tokens is not None:
+        settings["max_new_tokens"] = cfg.max_new_tokens
+    elif previous is not None:
+        settings["max_new_tokens"] = previous.get("max_new_tokens")
+    else:
+        if sampler is None:
+            raise UserError(f"--max-new-tokens: {out} has samples but no {CONFIG_FILE}; give it")
+        longest = _gold_token_lengths(sampler, problems)
+        if longest == 0:
+            raise UserError("--max-new-tokens: the problems carry no gold solution to size it from; give it")
+        settings["max_new_tokens"] = 2 * longest
+    check(["max_new_tokens"])
     _write_atomic(config_path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
     session = {"samples": 0, "tokens": 0, "seconds": 0.0}
     if missing:
-        session = _sample_and_verify(cfg, settings, sampler, problems, missing, samples_path, format_prompt)
+        session = _sample_and_verify(cfg, settings, sampler, problems, missing, samples_path)
     rows = _canonical_rows(read_samples(samples_path), problems, cfg.n, samples_path)
     from interplay.evaluate.outputs import write_outputs
 
     return write_outputs(cfg, settings, problems, rows, out, session)
 
 
-def _sample_and_verify(cfg, settings, sampler, problems, missing, samples_path, format_prompt) -> dict[str, Any]:
+def _sample_and_verify(
+    cfg: EvalConfig,
+    settings: dict[str, Any],
+    sampler: Any,
+    problems: list[dict[str, Any]],
+    missing: list[tuple[int, int]],
+    samples_path: Path,
+) -> dict[str, Any]:
+    """Sample the missing (problem index, sample index) pairs; append each verified completion."""
     from interplay.lm.sampler import Request, SamplingConfig
+    from interplay.text import format_prompt
     from interplay.verify import load_gold, verify
 
     sconfig = SamplingConfig(
@@ -283,9 +294,3 @@ def _canonical_rows(rows: list[dict[str, Any]], problems: list[dict[str, Any]], 
     if path.read_text(encoding="utf-8") != text:
         _write_atomic(path, text)
     return ordered
-
-
-def config_dict(cfg: EvalConfig) -> dict[str, Any]:
-    d = asdict(cfg)
-    d["op_ranges"] = {k: list(v) for k, v in cfg.op_ranges.items()}
-    return d
