@@ -201,3 +201,19 @@ def test_bad_input_exits_2_with_one_line(setup, tmp_path, capsys):
         assert main(["eval", *argv, "--out", out, "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert needle in err and "\n" not in err, err
+
+
+def test_max_new_tokens_defaults_to_twice_the_longest_gold_completion(setup, tmp_path):
+    problems, path, model = setup
+    out = tmp_path / "auto"
+    cfg = _config(path, model, out)
+    cfg.max_new_tokens = None
+    run_evaluation(cfg, sampler=ScriptedSampler(problems))
+    longest = max(len(format_completion(r)) + 1 for r in problems)  # the scripted encoder: one id per character
+    assert json.loads((out / "eval_config.json").read_text())["max_new_tokens"] == 2 * longest
+    # Resumed without the flag, the stored value is kept; with another value, refused.
+    cfg2 = _config(path, model, out)
+    cfg2.max_new_tokens = None
+    run_evaluation(cfg2, sampler=ScriptedSampler(problems))
+    with pytest.raises(UserError, match="max_new_tokens"):
+        run_evaluation(_config(path, model, out), sampler=ScriptedSampler(problems))
