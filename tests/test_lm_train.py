@@ -310,3 +310,10 @@ def test_two_processes_match_one(env, baseline, tmp_path):
     assert a.keys() == b.keys()
     for step in a:  # 2 processes x 2 micro-batches of 2 rows = the baseline's 8 rows per step
         assert a[step] == pytest.approx(b[step], rel=2e-4, abs=2e-4), step
+
+
+def test_stream_packing_trains_too(env, tmp_path):
+    out = tmp_path / "stream"
+    assert pretrain(env, out, **{"data.packing": "stream", "train.steps": 10, "checkpoint.every": 0, "eval.every": 0}) == 0
+    ev = evals(out)
+    assert ev[10]["all"] < ev[0]["all"]

@@ -144,3 +144,40 @@ def test_shipped_training_configs_are_valid(name):
     assert cfg.total_steps() > 0
     if cfg.model is not None:
         assert cfg.data.seq_len <= cfg.model.max_position_embeddings
+
+
+def test_doc_rows_keep_documents_whole_and_cover_each_once_per_epoch():
+    from interplay.lm.packing import DocRows
+
+    lengths = [5, 9, 3, 7, 4, 6, 2, 8, 25]  # the last is longer than a row: split into pieces
+    c = cache(lengths, prompt_lens=[2] * len(lengths))
+    rows = DocRows(c, seq_len=10, seed=3, pad_id=1)
+    batch = rows.rows(range(rows.n_rows))
+    seen = []
+    for r in range(rows.n_rows):
+        ids, pos, lab = batch["input_ids"][r], batch["position_ids"][r], batch["labels"][r]
+        starts = [i for i in range(10) if i == 0 or pos[i] != pos[i - 1] + 1]
+        for a, b in zip(starts, starts[1:] + [10]):
+            if ids[a] == 1 and pos[a] == 0 and (a > 0 or b < 10) and all(ids[a:b] == 1):
+                assert all(lab[a:b] == IGNORE)  # padding is not trained on
+                continue
+            doc, first = divmod(int(ids[a]), 100)
+            seen.append((doc, first, b - a))
+            assert ids[a:b].tolist() == [100 * doc + first + i for i in range(b - a)]  # one piece, in order
+            assert pos[a] == first
+            assert lab[b - 1] == IGNORE and lab[a : b - 1].tolist() == ids[a + 1 : b].tolist()
+    pieces = sorted(seen)
+    expected = sorted([(d + 1, 0, n) for d, n in enumerate(lengths[:-1])] + [(9, 0, 10), (9, 10, 10), (9, 20, 5)])
+    assert pieces == expected
+    again = DocRows(c, seq_len=10, seed=3, pad_id=1).rows(range(rows.n_rows))
+    assert all(np.array_equal(again[k], batch[k]) for k in batch)
+    # Later epochs: another order, the same documents.
+    nxt = rows.rows(range(rows.n_rows, rows.n_rows + 3))
+    assert nxt["input_ids"].shape == (3, 10)
+
+
+def test_doc_rows_solution_loss_masks_the_prompt():
+    from interplay.lm.packing import DocRows
+
+    rows = DocRows(cache([6], prompt_lens=[3]), seq_len=8, seed=0, loss_on="solution", pad_id=1)
+    assert rows.rows([0])["labels"][0].tolist() == [IGNORE, IGNORE, 103, 104, 105, IGNORE, IGNORE, IGNORE]

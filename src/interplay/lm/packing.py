@@ -5,11 +5,17 @@ every document is `format_example(record)` + [EOS], laid end to end. Batches are
 of (step, seed), which makes resuming exact and makes the global batch the same whatever the number
 of processes.
 
-Training rows are consecutive windows of the token stream (documents may straddle two rows), visited
-in a seeded random order per epoch. Attention never crosses a document boundary: positions restart
-at 0 at every document start (the model turns that into a block-diagonal causal mask), and the
-target after each [EOS] (the next document's first token) is not trained on. Held-out rows instead
-hold whole documents only, so held-out loss is exactly the loss of each document.
+Two ways to cut training rows (`data.packing`):
+
+* `docs` (default): rows of whole documents, packed best-fit and padded (`DocRows`). No document is
+  ever cut from its question, which matters for learning to read the problem.
+* `stream`: consecutive windows of the token stream (`TrainRows`); no padding, but a document may
+  straddle two rows and its second part is then trained without its beginning.
+
+Either way attention never crosses a document boundary: positions restart at 0 at every document
+start (the model turns that into a block-diagonal causal mask), and the target after each [EOS] is
+not trained on. Held-out rows hold whole documents only, so held-out loss is exactly the loss of
+each document.
 """
 
 from __future__ import annotations
@@ -185,6 +191,95 @@ class TrainRows:
         if self.loss_on == "solution":
             labels[pos[:, 1:] < np.asarray(c.prompt_lens)[doc[:, 1:]]] = IGNORE
         return {"input_ids": tokens[:, :-1], "labels": labels, "position_ids": pos[:, :-1]}
+
+
+class DocRows:
+    """Rows of whole documents ("BOS-aligned" packing): no document is cut at a row boundary.
+
+    Each epoch, the documents are taken in a seeded random order and packed best-fit: a row is filled
+    with the longest waiting document that still fits, from a window of the next `window` documents,
+    and padded when none fits. A document longer than a row is split into row-sized pieces (kept with
+    their true positions). Padding and the target after each document's last token are not trained on.
+    The row layout of an epoch is a pure function of (seed, epoch), so resuming is exact.
+    """
+
+    def __init__(self, cache: TokenCache, seq_len: int, seed: int, loss_on: str = "all", pad_id: int = 1,
+                 window: int = 256):
+        self.cache, self.seq_len, self.seed, self.loss_on, self.pad_id, self.window = cache, seq_len, seed, loss_on, pad_id, window
+        starts = np.asarray(cache.doc_starts)
+        lengths = np.diff(starts)
+        n_pieces = -(-lengths // seq_len)
+        self.piece_doc = np.repeat(np.arange(cache.n_docs), n_pieces)
+        first = np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+        self.piece_start = (np.arange(len(self.piece_doc)) - first) * seq_len  # offset within the document
+        self.piece_len = np.minimum(seq_len, lengths[self.piece_doc] - self.piece_start)
+        self._epoch = -1
+        self._epoch_first_row = 0  # global row number of the cached epoch's first row
+        self._rows_before: dict[int, int] = {0: 0}
+        self.n_rows = len(self._layout(0)[0]) - 1  # rows in epoch 0 (others differ by a few)
+
+    def _layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row_ptr, pieces in row order) for one epoch."""
+        import bisect
+
+        if epoch == self._epoch:
+            return self._cached
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.piece_doc))
+        lengths = self.piece_len[order].tolist()
+        waiting: list[tuple[int, int]] = []  # (length, position in order), sorted
+        next_in = 0
+        row_ptr, placed = [0], []
+        while next_in < len(order) or waiting:
+            while next_in < len(order) and len(waiting) < self.window:
+                bisect.insort(waiting, (lengths[next_in], next_in))
+                next_in += 1
+            space = self.seq_len
+            while waiting:
+                i = bisect.bisect_right(waiting, (space, len(order))) - 1
+                if i < 0:
+                    break
+                length, pos = waiting.pop(i)
+                placed.append(int(order[pos]))
+                space -= length
+            row_ptr.append(len(placed))
+        self._epoch, self._cached = epoch, (np.asarray(row_ptr), np.asarray(placed, dtype=np.int64))
+        return self._cached
+
+    def _locate(self, g: int) -> tuple[int, int]:
+        """(epoch, row within the epoch) of global row number g."""
+        epoch = 0
+        while True:
+            if epoch + 1 not in self._rows_before:
+                self._rows_before[epoch + 1] = self._rows_before[epoch] + len(self._layout(epoch)[0]) - 1
+            if g < self._rows_before[epoch + 1]:
+                return epoch, g - self._rows_before[epoch]
+            epoch += 1
+
+    def rows(self, global_rows: Iterable[int]) -> dict[str, np.ndarray]:
+        c, T = self.cache, self.seq_len
+        global_rows = list(global_rows)
+        n = len(global_rows)
+        inputs = np.full((n, T), self.pad_id, dtype=np.int64)
+        labels = np.full((n, T), IGNORE, dtype=np.int64)
+        positions = np.zeros((n, T), dtype=np.int64)
+        for r, g in enumerate(global_rows):
+            epoch, i = self._locate(g)
+            row_ptr, placed = self._layout(epoch)
+            at = 0
+            for piece in placed[row_ptr[i] : row_ptr[i + 1]]:
+                d, off, length = int(self.piece_doc[piece]), int(self.piece_start[piece]), int(self.piece_len[piece])
+                s = int(c.doc_starts[d]) + off
+                ids = np.asarray(c.tokens[s : s + length], dtype=np.int64)
+                inputs[r, at : at + length] = ids
+                labels[r, at : at + length - 1] = ids[1:]
+                pos = off + np.arange(length)
+                positions[r, at : at + length] = pos
+                if self.loss_on == "solution":
+                    prompt = int(c.prompt_lens[d])
+                    labels[r, at : at + length - 1][pos[1:] < prompt] = IGNORE
+                at += length
+            positions[r, at:] = np.arange(T - at)  # padding: its own pseudo-document
+        return {"input_ids": inputs, "labels": labels, "position_ids": positions}
 
 
 def eval_rows(cache: TokenCache, seq_len: int, pad_id: int, loss_on: str = "all") -> dict[str, np.ndarray]:

@@ -149,7 +149,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     from interplay.lm import checkpoint as ck
     from interplay.lm.metrics import MetricsWriter, eval_line, peak_flops, step_line
     from interplay.lm.model import build_model, decay_groups
-    from interplay.lm.packing import IGNORE, TrainRows, build_or_load_cache, eval_rows
+    from interplay.lm.packing import IGNORE, DocRows, TrainRows, build_or_load_cache, eval_rows
 
     out = Path(out)
     dist = setup_dist()
@@ -212,7 +212,10 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         train_cache, eval_cache = load_cache(data_dir / "train"), load_cache(data_dir / "eval")
     if Path(eval_path) == Path(cfg.data.path) and Path(eval_path).is_file():
         say(f"{cfg.stage}: warning: eval.path is the training file {eval_path}; held-out loss is not held out")
-    rows = TrainRows(train_cache, T, cfg.train.seed, cfg.data.loss_on)
+    if cfg.data.packing == "docs":
+        rows = DocRows(train_cache, T, cfg.train.seed, cfg.data.loss_on, tokenizer.pad_token_id)
+    else:
+        rows = TrainRows(train_cache, T, cfg.train.seed, cfg.data.loss_on)
     evaluation = eval_rows(eval_cache, T, tokenizer.pad_token_id, cfg.data.loss_on)
     if state is not None and state.get("data_fingerprint") != _cache_id(data_dir / "train"):
         raise UserError(f"resume: the training data changed since {resume_from} was written")
@@ -358,7 +361,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         eta = train_time / (done - start) * (total - done)
         if metrics is not None:
             metrics.write({"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
-                           "tokens": done * B * T, "tok_per_s": tok_s, "mfu": mfu, "step_s": dt})
+                           "tokens": done * B * T, "targets": n_targets, "tok_per_s": tok_s, "mfu": mfu, "step_s": dt})
             if done % cfg.log.every == 0 or done == total or done == start + 1:
                 say(step_line(done, total, loss_value, lr, tok_s, mfu, time.perf_counter() - t_start, eta))
         if cfg.eval.every and done % cfg.eval.every == 0 and done != total:

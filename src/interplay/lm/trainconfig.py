@@ -46,6 +46,7 @@ class DataConfig:
     seq_len: int = 512  # tokens per training row
     max_documents: int | None = None  # use only the first N documents of the split
     loss_on: str = "all"  # all | solution (no loss on the question block)
+    packing: str = "docs"  # docs (whole documents per row, padded) | stream (windows; documents may straddle rows)
 
     def validate(self) -> None:
         if not self.path:
@@ -54,6 +55,8 @@ class DataConfig:
             raise UserError(f"data.seq_len must be at least 8, got {self.seq_len}")
         if self.max_documents is not None and self.max_documents <= 0:
             raise UserError("data.max_documents must be positive")
+        if self.packing not in ("docs", "stream"):
+            raise UserError(f"data.packing must be docs or stream, got {self.packing!r}")
         if self.loss_on not in ("all", "solution"):
             raise UserError(f"data.loss_on must be all or solution, got {self.loss_on!r}")
 
