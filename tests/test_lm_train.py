@@ -314,6 +314,6 @@ def test_two_processes_match_one(env, baseline, tmp_path):
 
 def test_stream_packing_trains_too(env, tmp_path):
     out = tmp_path / "stream"
-    assert pretrain(env, out, **{"data.packing": "stream", "train.steps": 10, "checkpoint.every": 0, "eval.every": 0}) == 0
+    assert pretrain(env, out, **{"data.packing": "stream", "train.steps": 10, "checkpoint.every": 0, "eval.every": 5}) == 0
     ev = evals(out)
     assert ev[10]["all"] < ev[0]["all"]
