@@ -317,3 +317,16 @@ def test_stream_packing_trains_too(env, tmp_path):
     assert pretrain(env, out, **{"data.packing": "stream", "train.steps": 10, "checkpoint.every": 0, "eval.every": 5}) == 0
     ev = evals(out)
     assert ev[10]["all"] < ev[0]["all"]
+
+
+def test_held_out_documents_are_spread_over_the_split(env, tmp_path):
+    from interplay.lm.fixtures import sample_records, write_jsonl
+    from interplay.lm.packing import build_or_load_cache
+    from interplay.lm.tokenizer import load_tokenizer
+
+    by_op = write_jsonl(sample_records(range(2, 6), per_op=10), tmp_path / "by_op.jsonl")  # op 2 first
+    tok = load_tokenizer(env / "tok")
+    first = build_or_load_cache(tmp_path / "a", tok, by_op, "eval", 8, "eval.path")
+    spread = build_or_load_cache(tmp_path / "b", tok, by_op, "eval", 8, "eval.path", spread=True)
+    assert set(first.doc_ops.tolist()) == {2}
+    assert set(spread.doc_ops.tolist()) == {2, 3, 4, 5} and spread.n_docs == 8

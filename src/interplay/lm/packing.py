@@ -53,7 +53,7 @@ class TokenCache:
         return len(self.doc_ops)
 
 
-def source_fingerprint(path: str | Path, split: str, tokenizer_json: str, max_documents: int | None) -> str:
+def source_fingerprint(path: str | Path, split: str, tokenizer_json: str, max_documents: int | str | None) -> str:
     """What the cache depends on: the data (manifest or file bytes), split, tokenizer and limit."""
     path = Path(path)
     h = hashlib.sha256()
@@ -129,18 +129,28 @@ def build_or_load_cache(
     split: str,
     max_documents: int | None,
     field: str,
+    spread: bool = False,
 ) -> TokenCache:
-    """The cache for (path, split, tokenizer) in folder `out`, building it if absent or stale."""
+    """The cache for (path, split, tokenizer) in folder `out`, building it if absent or stale.
+
+    `max_documents` keeps the first N documents, or with `spread` N documents evenly spaced over the
+    whole split (held-out sets: a split stored op by op still gives every op its share).
+    """
     import itertools
 
     from interplay.lm.records import iter_records
 
-    fingerprint = source_fingerprint(path, split, tokenizer.backend_tokenizer.to_str(), max_documents)
+    limit = f"{max_documents}{'-spread' if spread else ''}"
+    fingerprint = source_fingerprint(path, split, tokenizer.backend_tokenizer.to_str(), limit)
     meta_path = out / "meta.json"
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("fingerprint") == fingerprint:
         return load_cache(out)
     records = iter_records(path, split, field=field)
-    if max_documents is not None:
+    if max_documents is not None and spread:
+        everything = list(records)
+        step = max(1.0, len(everything) / max_documents)
+        records = [everything[int(i * step)] for i in range(min(max_documents, len(everything)))]
+    elif max_documents is not None:
         records = itertools.islice(records, max_documents)
     cache = tokenize_records(tokenizer, records)
     if cache.n_docs == 0:

@@ -204,7 +204,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         train_cache = build_or_load_cache(data_dir / "train", tokenizer, cfg.data.path, cfg.data.split,
                                           cfg.data.max_documents, "data.path")
         eval_cache = build_or_load_cache(data_dir / "eval", tokenizer, eval_path, cfg.eval.split,
-                                         cfg.eval.max_documents, "eval.path")
+                                         cfg.eval.max_documents, "eval.path", spread=True)
     dist.barrier()
     if not dist.main:
         from interplay.lm.packing import load_cache

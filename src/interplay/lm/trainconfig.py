@@ -66,7 +66,7 @@ class EvalConfig:
     path: str | None = None  # default: data.path
     split: str = "eval"
     every: int = 100  # steps between held-out evaluations (0: only at the end)
-    max_documents: int = 256
+    max_documents: int = 256  # evenly spaced over the split
     batch_size: int = 8  # rows per forward pass
     op_ranges: list[str] = field(default_factory=lambda: ["2-4", "5-7", "8-10"])
 
