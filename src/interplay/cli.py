@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenizer": ("interplay.lm.tokenizer_cli", "train the BPE tokenizer on a corpus; tokens per problem"),
     "pretrain": ("interplay.lm.cli", "pre-train a Qwen2 model from scratch on a corpus"),
     "midtrain": ("interplay.lm.cli", "continue training a checkpoint on a new data mixture"),
+    "rl": ("interplay.rl.cli", "reinforcement learning (GRPO) from a checkpoint with verifier rewards"),
     "budget": ("interplay.budget", "compute accounting: FLOPs, RL token equivalents, mid-training/RL split"),
     "eval": ("interplay.evaluate.cli_eval", "sample n completions per problem, verify them, report pass@k"),
     "ladder": ("interplay.evaluate.cli_ladder", "propose ID / OOD-edge / OOD-hard op ranges from an evaluation"),
