@@ -1,0 +1,305 @@
+"""The RL loop end to end on a tiny model: a real reward increase, the first mini-batch's KL and ratio,
+parameters moving, exact resume, metrics, and bad input rejected before any compute."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from interplay.cli import main
+from interplay.lm.metrics import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+RL_TINY = str(ROOT / "src" / "interplay" / "configs" / "rl-tiny.yaml")
+PRETRAIN_TINY = str(ROOT / "src" / "interplay" / "configs" / "pretrain-tiny.yaml")
+TARGET_ANSWER = 3
+
+
+def _records(seed: int, count: int, answer: int | None = None) -> list[dict]:
+    from interplay.world import WorldOptions, generate
+
+    # Op-2 zoo problems with no distractors and small values: a tiny model learns the format in seconds.
+    options = WorldOptions(distractors=(0, 0), letters="ordered", max_value=9)
+    out = []
+    i = 0
+    while len(out) < count:
+        r = generate(op=2, context="zoo", mode="forward", seed=seed, index=i, options=options)
+        i += 1
+        if answer is None or r["answer"] == answer:
+            out.append(r)
+    return out
+
+
+def _write(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A tokenizer and a tiny model pre-trained 200 steps on op-2 problems (it writes the trace format,
+    but answers at chance), plus RL prompts whose answer is always 3."""
+    root = tmp_path_factory.mktemp("rl")
+    _write(root / "pretrain.jsonl", _records(0, 600))
+    _write(root / "eval.jsonl", _records(1, 32))
+    _write(root / "rl.jsonl", _records(2, 64, answer=TARGET_ANSWER))
+    _write(root / "heldout.jsonl", _records(3, 32, answer=TARGET_ANSWER))
+    assert main(["tokenizer", "train", "--corpus", str(root / "pretrain.jsonl"), "--out", str(root / "tok")]) == 0
+    sets = {"data.path": root / "pretrain.jsonl", "eval.path": root / "eval.jsonl", "tokenizer": root / "tok",
+            "train.steps": 200, "data.seq_len": 128, "eval.every": 0, "eval.op_ranges": "[2-2]",
+            "train.peak_tflops": 0.1, "checkpoint.every": 0, "log.tensorboard": "false", "log.every": 1000,
+            "optim.warmup_steps": 5}
+    args = [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
+    assert main(["pretrain", PRETRAIN_TINY, "--out", str(root / "pt")] + args) == 0
+    return root
+
+
+def rl_args(env: Path, out: Path, **overrides) -> list[str]:
+    settings = {
+        "init": env / "pt" / "final",
+        "data.path": env / "rl.jsonl",
+        "data.ops": "null",
+        "rollout.prompts": 8,
+        "rollout.rollouts": 8,
+        "rollout.max_new_tokens": 96,
+        "grpo.mini_batch_prompts": 8,
+        "train.steps": 20,
+        "checkpoint.every": 0,
+        "log.every": 100,
+    } | overrides
+    args = ["rl", RL_TINY, "--out", str(out)]
+    for key, value in settings.items():
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+def heldout_reward(model_dir: Path, problems: Path) -> float:
+    """Mean outcome reward of 8 samples (temperature 1, fixed seed) on each held-out problem."""
+    from interplay.lm.records import iter_records
+    from interplay.lm.sampler import Sampler, SamplingConfig
+    from interplay.text import format_prompt
+    from interplay.verify import verify
+
+    records = list(iter_records(problems))
+    sampler = Sampler.from_pretrained(model_dir, device="cpu")
+    groups = sampler.sample([format_prompt(r) for r in records],
+                            SamplingConfig(n=8, temperature=1.0, max_new_tokens=96, seed=12345))
+    scores = [verify(r, c.text).outcome_correct for r, g in zip(records, groups, strict=True) for c in g]
+    return sum(scores) / len(scores)
+
+
+@pytest.fixture(scope="module")
+def learned(env):
+    out = env / "rl-learn"
+    assert main(rl_args(env, out)) == 0
+    return out
+
+
+def test_reward_rises_over_twenty_cpu_steps(env, learned):
+    # The RL prompts all have answer 3; the pre-trained model answers 1-4 at about chance. Rewarded only
+    # through the verifier, the policy must find where the reward is.
+    rows = [r for r in read_metrics(learned) if "reward/mean" in r]
+    assert [r["step"] for r in rows] == list(range(1, 21))
+    first = sum(r["reward/mean"] for r in rows[:5]) / 5
+    last = sum(r["reward/mean"] for r in rows[-5:]) / 5
+    assert last > first + 0.15, (first, last)
+    before = heldout_reward(env / "pt" / "final", env / "heldout.jsonl")
+    after = heldout_reward(learned / "final", env / "heldout.jsonl")
+    print(f"reward first5 {first:.3f} last5 {last:.3f}; held-out before {before:.3f} after {after:.3f}")
+    assert after > before + 0.15, (before, after)
+
+
+def test_metrics_have_trl_names_and_token_equivalents(learned):
+    from interplay.rl.trainer import METRIC_NAMES
+
+    row = [r for r in read_metrics(learned) if "reward/mean" in r][-1]
+    for name in METRIC_NAMES:
+        assert name in row, name
+    assert 0 <= row["frac_reward_zero_std"] <= 1 and 0 <= row["clip_ratio"] <= 1 and row["entropy"] > 0
+    # 20 steps of (5/3) * 8 prompts * 8 rollouts * (256 + 96) tokens.
+    assert row["budget/token_equivalents"] == pytest.approx(20 * 5 / 3 * 8 * 8 * (256 + 96))
+    assert 0 < row["budget/token_equivalents_generated"] < row["budget/token_equivalents"]
+    shares = sum(row[f"time/{k}_share"] for k in ("sync", "sample", "score", "train"))
+    assert 0.5 < shares <= 1.0 + 1e-9
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "interplay_state.pt"):
+        assert (learned / "final" / name).is_file()
+
+
+def test_final_checkpoint_loads_with_transformers(learned):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(learned / "final"))
+    assert model.config.model_type == "qwen2"
+
+
+# -- one step's optimisation, in detail ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_step(env):
+    """A Learner over one rollout batch cut into two mini-batches."""
+    from interplay.lm.model import build_model, decay_groups
+    from interplay.rl.config import load_rl_config
+    from interplay.rl.data import PromptSchedule, load_pool
+    from interplay.rl.grpo import group_advantages
+    from interplay.rl.learner import Learner, build_minibatches
+    from interplay.rl.rollout import PolicySampler, sample_rollouts, score_rollouts
+    from interplay.rl.trainer import resolve_models
+
+    torch.set_num_threads(1)
+    args = rl_args(env, env / "unused")
+    overrides = args[5::2]  # the KEY=VALUE strings after each --set
+    cfg = load_rl_config(RL_TINY, overrides + ["grpo.mini_batch_prompts=4", "optim.lr=1e-3"])
+    model_cfg, tokenizer, weights, ref_weights = resolve_models(cfg)
+    policy = build_model(model_cfg, len(tokenizer))
+    policy.load_hf_state_dict(weights)
+    reference = build_model(model_cfg, len(tokenizer))
+    reference.load_hf_state_dict(ref_weights)
+    reference.requires_grad_(False)
+    pool, _ = load_pool(cfg.data, tokenizer, cfg.rollout.max_prompt_tokens)
+    problems = PromptSchedule(pool, 8, 0, None).batch(0)
+    batch = sample_rollouts(PolicySampler(policy, tokenizer, "cpu", torch.float32).sync(policy), problems,
+                            cfg.rollout, seed=7)
+    score_rollouts(batch, problems, cfg.reward_fn())
+    advantages = group_advantages(batch.rewards())
+    optimizer = torch.optim.AdamW(decay_groups(policy, 0.0), lr=1e-3)
+    learner = Learner(policy, optimizer, cfg.grpo, reference=reference)
+    before = {k: v.clone() for k, v in policy.state_dict().items()}
+    minis = build_minibatches(batch, advantages, 4, 16, tokenizer.pad_token_id, torch.device("cpu"))
+    learner.prepare(minis)
+    stats = learner.update(minis, 1e-3)
+    return {"stats": stats, "before": before, "policy": policy, "batch": batch, "advantages": advantages,
+            "minis": minis}
+
+
+def test_first_minibatch_has_kl_zero_and_ratio_one(one_step):
+    first, second = one_step["stats"]["minibatches"]
+    # The policy starts as the reference and nothing has been updated yet.
+    assert first["kl"] == 0.0
+    assert first["max_abs_ratio_minus_1"] == 0.0
+    assert first["clip_ratio"] == 0.0
+    # After the first optimiser step, the second mini-batch sees a moved policy.
+    assert second["kl"] > 0.0 and second["max_abs_ratio_minus_1"] > 0.0
+    assert one_step["stats"]["optimizer_steps"] == 2
+
+
+def test_parameters_change_after_a_step(one_step):
+    after = one_step["policy"].state_dict()
+    changed = [k for k, v in one_step["before"].items() if not torch.equal(v, after[k])]
+    assert len(changed) == len(after)  # every tensor moved (AdamW touches each one with a gradient)
+
+
+def test_the_batch_has_signal(one_step):
+    rewards = one_step["batch"].rewards()
+    assert rewards.shape == (8, 8)
+    assert one_step["advantages"].abs().sum() > 0  # some group has unequal rewards
+
+
+def test_completion_logits_match_the_full_forward(one_step):
+    from interplay.rl.learner import CompletionLogits
+
+    policy = one_step["policy"]
+    micro = one_step["minis"][0][0]
+    with torch.no_grad():
+        full = policy(micro.input_ids, micro.position_ids)[micro.rows, micro.cols]
+        part = CompletionLogits(policy)(micro.input_ids, micro.position_ids, micro.rows, micro.cols)
+    torch.testing.assert_close(part, full, rtol=1e-5, atol=1e-5)
+    # And the targets are the completion tokens, in order, right after each prompt.
+    x = one_step["batch"].rollouts[micro.index[0]]
+    n = len(x.completion_ids)
+    assert micro.targets[:n].tolist() == x.completion_ids
+    assert micro.cols[:n].tolist() == list(range(len(x.prompt_ids) - 1, len(x.prompt_ids) - 1 + n))
+
+
+# -- resume ---------------------------------------------------------------------------------------------
+
+
+def test_resume_gives_the_same_weights_and_metrics(env):
+    from safetensors.torch import load_file
+
+    whole, resumed = env / "rl-whole", env / "rl-resumed"
+    common = {"train.steps": 4, "checkpoint.every": 2, "rollout.prompts": 8, "grpo.mini_batch_prompts": 4}
+    assert main(rl_args(env, whole, **common)) == 0
+    # A run interrupted after step 2: its folder holds the step-2 checkpoint and two metrics rows.
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copytree(whole / "checkpoints" / "step-00000002", resumed / "checkpoints" / "step-00000002")
+    rows = (whole / "metrics.jsonl").read_text().splitlines()
+    (resumed / "metrics.jsonl").write_text("\n".join(rows[:3]) + "\n")  # step 2, then a row cut short
+    assert main(rl_args(env, resumed, **common)) == 0
+    a = load_file(str(whole / "final" / "model.safetensors"))
+    b = load_file(str(resumed / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def stable(out):
+        return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in read_metrics(out)]
+
+    assert stable(whole) == stable(resumed)
+
+
+def test_resume_refuses_a_changed_config(env, capsys):
+    out = env / "rl-whole"
+    assert main(rl_args(env, out, **{"train.steps": 4, "checkpoint.every": 2, "grpo.mini_batch_prompts": 4,
+                                     "reward.name": "strict"})) == 0  # final exists: nothing to do
+    shutil.rmtree(out / "final")
+    assert main(rl_args(env, out, **{"train.steps": 4, "checkpoint.every": 2, "grpo.mini_batch_prompts": 4,
+                                     "reward.name": "strict"})) == 2
+    assert "reward.name" in capsys.readouterr().err
+
+
+# -- bad input: clear errors before any compute -----------------------------------------------------------
+
+
+def _no_compute(out: Path) -> bool:
+    return not (out / "metrics.jsonl").exists() and not (out / "final").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"reward.name": "accuracy"}, "unknown reward 'accuracy'"),
+        ({"reward.name": "composite", "reward.alpha": 2}, "alpha"),
+        ({"reward.name": "outcome", "reward.beta": 1}, "unknown parameter"),
+        ({"rollout.rollouts": 1}, "rollout.rollouts must be >= 2"),
+        ({"rollout.prompts": 6}, "multiple of grpo.mini_batch_prompts"),
+        ({"grpo.kl_coef": -1}, "grpo.kl_coef"),
+        ({"data.select": "hardest"}, "data.select"),
+        ({"data.contexts": "{movies: 1.0}"}, "no problems left"),
+        ({"init": "/nonexistent/model"}, "init"),
+        ({"grpo.bogus": 1}, "grpo.bogus: unknown field"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_computed(env, capsys, overrides, words):
+    out = env / "bad"
+    assert main(rl_args(env, out, **overrides)) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1, err
+    assert _no_compute(out)
+
+
+def test_a_reference_that_does_not_match_is_refused(env, capsys):
+    from interplay.lm import checkpoint as ck
+    from interplay.lm.model import build_model
+    from interplay.lm.tokenizer import load_tokenizer
+    from interplay.lm.train import model_config_from_hf
+
+    init = env / "pt" / "final"
+    cfg = model_config_from_hf(json.loads((init / "config.json").read_text()), "init")
+    cfg.hidden_size, cfg.intermediate_size = 32, 64
+    tokenizer = load_tokenizer(init)
+    other = env / "other-model"
+    ck.save_checkpoint(other, build_model(cfg, len(tokenizer)), tokenizer, {}, None)
+    out = env / "bad-ref"
+    assert main(rl_args(env, out, reference=other)) == 2
+    err = capsys.readouterr().err
+    assert "reference" in err and "hidden_size" in err and err.count("\n") == 1
+    assert _no_compute(out)
+    # Without a KL term there is no reference pass, and nothing to match.
+    assert main(rl_args(env, env / "no-kl", reference=other, **{"grpo.kl_coef": 0, "train.steps": 1})) == 0
+    row = read_metrics(env / "no-kl")[-1]
+    assert "kl" not in row
+    # 4/3 instead of 5/3 per token without the reference pass.
+    assert row["budget/token_equivalents"] == pytest.approx(4 / 3 * 8 * 8 * (256 + 96))
