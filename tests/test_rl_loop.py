@@ -215,6 +215,26 @@ def test_completion_logits_match_the_full_forward(one_step):
     assert micro.cols[:n].tolist() == list(range(len(x.prompt_ids) - 1, len(x.prompt_ids) - 1 + n))
 
 
+def test_edge_of_competence_selection_and_reselection(env):
+    out = env / "rl-edge"
+    edge = {"data.select": "edge", "data.reselect_every": 2, "data.edge.candidates": 16, "data.edge.samples": 4,
+            "data.edge.k": 4, "data.edge.metric": "outcome", "data.edge.max_pass1": 0.5, "data.edge.min_passk": 0.5,
+            "train.steps": 3, "rollout.prompts": 4, "grpo.mini_batch_prompts": 4, "rollout.rollouts": 2,
+            "optim.lr": 1e-4}
+    assert main(rl_args(env, out, **edge)) == 0
+    rows = read_metrics(out)
+    selections = [r for r in rows if "selection" in r]
+    assert [r["step"] for r in selections] == [0, 2]  # at the start, then every 2 steps
+    for r in selections:
+        s = r["selection"]
+        assert s["candidates"] == 16 and 0 < s["selected"] <= 16 and s["sampled_tokens"] > 0
+    steps = [r for r in rows if "reward/mean" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    # The selection's sampling is counted too, at 1/3 token equivalent per token (2P of 6P).
+    assert steps[-1]["budget/selection_token_equivalents"] == pytest.approx(
+        sum(r["selection"]["sampled_tokens"] for r in selections) / 3)
+
+
 # -- resume ---------------------------------------------------------------------------------------------
 
 

@@ -249,6 +249,9 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
             f"{cfg.data.edge.metric}) in {stats['seconds']:.1f}s")
         if metrics is not None:
             metrics.write({"step": step, "selection": stats})
+        if not chosen and round_index > 0:
+            say(f"rl: no candidate is at the edge of competence now; keeping the previous {len(pool)} prompts")
+            return pool
         if not chosen:
             raise UserError(f"data.edge: no problem of {len(candidates)} candidates is at the edge of competence "
                             f"(pass@1 <= {cfg.data.edge.max_pass1}, pass@{cfg.data.edge.k} >= "
