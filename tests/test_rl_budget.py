@@ -140,3 +140,25 @@ def test_plan_budget_rejects_bad_values():
         plan_budget(TABLE3_TOTAL, -0.1)
     with pytest.raises(UserError, match="prompts"):
         plan_budget(TABLE3_TOTAL, 0.2, BudgetSettings(prompts=0))
+
+
+# -- the RL recipes ------------------------------------------------------------------------------------
+
+
+def test_rl_recipes_validate_and_the_paper_one_is_the_paper():
+    from interplay.budget import rl_token_equivalents
+    from interplay.lm.configtools import CONFIG_DIR
+    from interplay.rl.config import load_rl_config
+
+    names = sorted(p.name for p in CONFIG_DIR.glob("rl-*.yaml"))
+    assert {"rl-tiny.yaml", "rl-cpu.yaml", "rl-paper.yaml"} <= set(names)
+    for name in names:
+        load_rl_config(CONFIG_DIR / name, [])
+    cfg = load_rl_config(CONFIG_DIR / "rl-paper.yaml", [])
+    r, g, o = cfg.rollout, cfg.grpo, cfg.optim
+    assert (r.prompts, r.rollouts, r.temperature, r.max_new_tokens, r.max_prompt_tokens) == (1024, 6, 1.0, 1024, 1024)
+    assert (g.mini_batch_prompts, g.kl_coef, g.clip_low, g.clip_high, g.epochs) == (256, 1e-3, 0.2, 0.2, 1)
+    assert (o.lr, o.warmup_steps, o.grad_clip) == (1e-6, 0, 1.0)
+    # 200 steps at the paper's settings cost exactly the 4.2B budget.
+    per_step = rl_token_equivalents(r.prompts, r.rollouts, r.max_prompt_tokens + r.max_new_tokens)
+    assert per_step * cfg.train.steps == TABLE3_TOTAL
