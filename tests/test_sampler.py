@@ -8,7 +8,7 @@ import torch
 
 from interplay.errors import UserError
 from interplay.lm.sampler import Request, Sampler, SamplingConfig
-from interplay.lm.sampling.decoder import CachedDecoder
+from interplay.lm.sampling.decoder import SHARE_MIN_ROWS_PER_PROMPT, CachedDecoder
 from interplay.lm.sampling.rng import sample_key, uniforms
 from interplay.lm.sampling.select import choose_tokens
 from interplay.lm.sampling.toy import toy_model, toy_tokenizer
@@ -44,23 +44,24 @@ def texts(groups):
 # -- the forward pass -------------------------------------------------------------------------
 
 
-def _check_against_hf(model, ids: list[int]):
+def _check_against_hf(model, ids: list[int], copies: int):
+    """Prefill 3 tokens for `copies` rows of one prompt, then decode one token at a time (all rows)."""
     x = torch.tensor([ids])
     with torch.no_grad():
         ref = model(x).logits[0]
     dec = CachedDecoder(model)
-    cache = dec.new_cache(2, len(ids) + 4)
-    # Prefill three tokens into two rows (the second row is a copy), then decode one token at a time.
-    last = dec.prefill(x[:, :3], torch.tensor([3]), cache, torch.tensor([0, 0]))
+    cache, last = dec.prefill(x[:, :3], torch.tensor([3]), torch.zeros(copies, dtype=torch.long), len(ids))
+    assert cache.shared == (copies >= SHARE_MIN_ROWS_PER_PROMPT)
     torch.testing.assert_close(last[0], ref[2], atol=1e-4, rtol=1e-4)
-    for t in range(3, len(ids)):
-        logits = dec.decode(cache, torch.tensor([ids[t]] * 2), torch.tensor([t, t]), t + 1)
-        torch.testing.assert_close(logits[0], ref[t], atol=1e-4, rtol=1e-4)
-        torch.testing.assert_close(logits[1], ref[t], atol=1e-4, rtol=1e-4)
+    for step, t in enumerate(range(3, len(ids))):
+        logits = dec.decode(cache, torch.tensor([ids[t]] * copies), step)
+        for row in range(copies):
+            torch.testing.assert_close(logits[row], ref[t], atol=1e-4, rtol=1e-4)
 
 
-def test_cached_decoder_matches_hf_forward(model):
-    _check_against_hf(model, [4, 11, 12, 13, 14, 5, 6, 20, 21, 22, 9])
+@pytest.mark.parametrize("copies", [2, SHARE_MIN_ROWS_PER_PROMPT])  # per-row and shared cache layouts
+def test_cached_decoder_matches_hf_forward(model, copies):
+    _check_against_hf(model, [4, 11, 12, 13, 14, 5, 6, 20, 21, 22, 9], copies)
 
 
 def test_cached_decoder_matches_hf_forward_for_llama():
@@ -71,15 +72,15 @@ def test_cached_decoder_matches_hf_forward_for_llama():
         vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=1, initializer_range=0.2,
     )
-    _check_against_hf(LlamaForCausalLM(config).eval(), [1, 2, 3, 4, 5, 6, 7, 8])
+    for copies in (1, SHARE_MIN_ROWS_PER_PROMPT):
+        _check_against_hf(LlamaForCausalLM(config).eval(), [1, 2, 3, 4, 5, 6, 7, 8], copies)
 
 
 def test_right_padded_prefill_gives_each_prompt_its_own_logits(model):
     dec = CachedDecoder(model)
     a, b = [4, 11, 12, 13, 14, 5, 6], [4, 20, 6]
     ids = torch.tensor([a, b + [1] * (len(a) - len(b))])
-    cache = dec.new_cache(2, 8)
-    last = dec.prefill(ids, torch.tensor([len(a), len(b)]), cache, torch.tensor([0, 1]))
+    _, last = dec.prefill(ids, torch.tensor([len(a), len(b)]), torch.tensor([0, 1]), 4)
     for row, seq in enumerate((a, b)):
         with torch.no_grad():
             ref = model(torch.tensor([seq])).logits[0, -1]
@@ -95,6 +96,9 @@ def test_greedy_matches_transformers_generate(sampler, model, tokenizer):
         ref = model.generate(ids, do_sample=False, max_new_tokens=40, pad_token_id=1, eos_token_id=3)
     assert ours.token_ids == ref[0, ids.shape[1]:].tolist()
     assert ours.finish_reason == "eos"  # this model says [EOS] after 13 greedy tokens
+    # Eight greedy copies share one prompt cache; each is the same sequence.
+    copies = sampler.sample([prompt], SamplingConfig(**{**config.__dict__, "n": 8}))[0]
+    assert all(c.token_ids == ours.token_ids for c in copies)
 
 
 # -- randomness -------------------------------------------------------------------------------
@@ -113,6 +117,18 @@ def test_completion_does_not_depend_on_batch_company(sampler):
     assert texts(sampler.sample(PROMPTS[::-1], config))[::-1] == together
     # The samples of a prompt differ from each other (the key includes the sample index).
     assert len(set(together[0])) > 1
+
+
+def test_shared_and_per_row_cache_layouts_give_the_same_completions(sampler):
+    # 16 samples of each prompt in one batch: three runs of rows sharing their prompt's cache.
+    config = SamplingConfig(n=16, temperature=1.0, max_new_tokens=30, seed=4)
+    shared = texts(sampler.sample(PROMPTS, config))
+    # Batches of 4 rows: fewer than SHARE_MIN_ROWS_PER_PROMPT per prompt, so per-row caches.
+    per_row = texts(sampler.sample(PROMPTS, SamplingConfig(**{**config.__dict__, "max_batch_rows": 4})))
+    assert shared == per_row
+    # Batches of 29 rows: 16 + 13 rows of two prompts (shared, two segments), then 3 rows (per-row).
+    mixed = texts(sampler.sample(PROMPTS[:2], SamplingConfig(**{**config.__dict__, "max_batch_rows": 29})))
+    assert mixed == shared[:2]
 
 
 def test_asking_for_some_sample_indices_gives_the_same_completions(sampler):

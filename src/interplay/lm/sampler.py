@@ -247,16 +247,14 @@ class Sampler:
             ids[i, : len(p)] = p
         rows = len(chunk.requests)
         row_source = torch.tensor(chunk.row_source, device=device)
-        cache = dec.new_cache(rows, prompt_len + config.max_new_tokens)
-        logits = dec.prefill(
-            torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device), cache, row_source
+        cache, logits = dec.prefill(
+            torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device), row_source, config.max_new_tokens
         )
         logits = logits.index_select(0, row_source)
 
         keys = np.array(
             [sample_key(config.seed, r.prompt_ids, r.sample_index) for r in chunk.requests], dtype=np.uint64
         )
-        positions = lengths[np.array(chunk.row_source)]  # where each row's next token goes
         generated: list[list[int]] = [[] for _ in range(rows)]
         reasons: list[str] = [""] * rows
         live = np.arange(rows)  # cache row -> chunk row
@@ -287,13 +285,10 @@ class Sampler:
             if dead and dead >= COMPACT_FRACTION * len(live):
                 keep = np.flatnonzero(running)
                 cache.keep(torch.from_numpy(keep).to(device))
-                live, positions, tokens_np = live[keep], positions[keep], tokens_np[keep]
+                live, tokens_np = live[keep], tokens_np[keep]
                 running = np.ones(len(live), dtype=bool)
-            # Finished rows not yet compacted away keep re-writing their last slot (position frozen).
-            step_positions = positions.copy()
-            positions = positions + running
-            feed = torch.from_numpy(tokens_np).to(device)
-            logits = dec.decode(cache, feed, torch.from_numpy(step_positions).to(device), int(step_positions.max()) + 1)
+            # Finished rows not yet compacted away are fed too; what they compute is never read.
+            logits = dec.decode(cache, torch.from_numpy(tokens_np).to(device), step)
         for row, r in enumerate(chunk.requests):
             yield Completion(
                 prompt_index=r.prompt_index,

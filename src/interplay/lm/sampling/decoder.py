@@ -66,21 +66,65 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-class KVCache:
-    """Keys and values of every layer, preallocated: (rows, kv_heads, max_len, head_dim) each."""
+# Share one copy of a prompt's keys/values among its samples when, on average, at least this many
+# rows of the batch come from each distinct prompt (evaluation: n = 128 samples of one prompt).
+SHARE_MIN_ROWS_PER_PROMPT = 8
 
-    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor]):
-        self.keys = keys
-        self.values = values
+
+def _runs(row_source: list[int]) -> list[tuple[int, int, int]]:
+    """Maximal runs of equal prompt index: (first row, end row, prompt)."""
+    runs: list[tuple[int, int, int]] = []
+    for row, p in enumerate(row_source):
+        if runs and runs[-1][2] == p and runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], row + 1, p)
+        else:
+            runs.append((row, row + 1, p))
+    return runs
+
+
+class KVCache:
+    """Keys and values of every layer, preallocated, in one of two layouts.
+
+    *shared*: the prompts' keys/values once each, `prefix_*[layer]` (prompts, kv, prompt_len, d), and
+    the generated tokens' per row, `suffix_*[layer]` (rows, kv, max_new, d); the rows of one prompt
+    form contiguous runs (`segments`), each attending to its prompt's single copy. Attention then
+    reads a prompt's keys once per step instead of once per sample.
+    *per-row*: `rows_*[layer]` (rows, kv, prompt_len + max_new, d), each row its own prompt copy at
+    positions 0..len-1 followed by its generated tokens — for batches of many different prompts.
+    """
+
+    def __init__(self, shared: bool, row_source: torch.Tensor, prompt_lengths: torch.Tensor):
+        self.shared = shared
+        self.row_source = row_source  # row -> prompt index
+        self.prompt_lengths = prompt_lengths  # per prompt
+        self.row_lengths = prompt_lengths.index_select(0, row_source)  # per row
+        self.prefix_k: list[torch.Tensor] = []
+        self.prefix_v: list[torch.Tensor] = []
+        self.suffix_k: list[torch.Tensor] = []
+        self.suffix_v: list[torch.Tensor] = []
+        self.rows_k: list[torch.Tensor] = []
+        self.rows_v: list[torch.Tensor] = []
+        self._segments()
+
+    def _segments(self) -> None:
+        lengths = self.prompt_lengths.tolist()
+        self.segments = [(a, b, p, lengths[p]) for a, b, p in _runs(self.row_source.tolist())]
 
     @property
     def rows(self) -> int:
-        return self.keys[0].shape[0]
+        return self.row_source.shape[0]
 
     def keep(self, rows: torch.Tensor) -> None:
         """Compact to the given rows (in that order): finished samples stop costing compute."""
-        self.keys = [k.index_select(0, rows) for k in self.keys]
-        self.values = [v.index_select(0, rows) for v in self.values]
+        self.row_source = self.row_source.index_select(0, rows)
+        self.row_lengths = self.row_lengths.index_select(0, rows)
+        if self.shared:
+            self.suffix_k = [k.index_select(0, rows) for k in self.suffix_k]
+            self.suffix_v = [v.index_select(0, rows) for v in self.suffix_v]
+            self._segments()
+        else:
+            self.rows_k = [k.index_select(0, rows) for k in self.rows_k]
+            self.rows_v = [v.index_select(0, rows) for v in self.rows_v]
 
 
 class CachedDecoder:
@@ -161,25 +205,23 @@ class CachedDecoder:
         return F.linear(_rms_norm(hidden, self.final_norm, self.final_eps), self.lm_head).float()
 
     # -- prefill -------------------------------------------------------------------------------
-    def new_cache(self, rows: int, max_len: int) -> KVCache:
-        shape = (rows, self.num_kv_heads, max_len, self.head_dim)
-        make = lambda: torch.zeros(shape, device=self.device, dtype=self.dtype)  # noqa: E731
-        return KVCache([make() for _ in self.layers], [make() for _ in self.layers])
-
     @torch.inference_mode()
     def prefill(
-        self, ids: torch.Tensor, lengths: torch.Tensor, cache: KVCache, row_source: torch.Tensor
-    ) -> torch.Tensor:
-        """Encode right-padded prompts `ids` (P, L) and return the logits after each prompt's last token.
+        self, ids: torch.Tensor, lengths: torch.Tensor, row_source: torch.Tensor, max_new: int
+    ) -> tuple[KVCache, torch.Tensor]:
+        """Encode right-padded prompts `ids` (P, L); make the cache for rows drawn from them.
 
-        Cache row r receives the keys/values of prompt `row_source[r]` (positions 0..L-1), so that n
-        samples of one prompt share a single encoding of it.
+        Row r samples from prompt `row_source[r]`. Returns the cache and the logits after each
+        prompt's last token (P, V). The layout is shared when rows repeat prompts enough.
         """
         num_prompts, length = ids.shape
+        rows = row_source.shape[0]
+        shared = rows >= SHARE_MIN_ROWS_PER_PROMPT * len(_runs(row_source.tolist()))
+        cache = KVCache(shared, row_source, lengths)
         x = self.embed[ids]
         positions = torch.arange(length, device=self.device)
         cos, sin = self._rope(positions)  # (L, d), broadcast over prompts and heads
-        for i, layer in enumerate(self.layers):
+        for layer in self.layers:
             h = _rms_norm(x, layer.ln1, layer.eps1)
             qkv = F.linear(h, layer.qkv_w, layer.qkv_b)
             q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
@@ -188,8 +230,7 @@ class CachedDecoder:
             v = v.view(num_prompts, length, self.num_kv_heads, self.head_dim).transpose(1, 2)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
-            cache.keys[i][:, :, :length] = k.index_select(0, row_source)
-            cache.values[i][:, :, :length] = v.index_select(0, row_source)
+            self._store_prompt(cache, k, v, rows, length, max_new)
             if self.group > 1:
                 k = k.repeat_interleave(self.group, dim=1)
                 v = v.repeat_interleave(self.group, dim=1)
@@ -198,22 +239,43 @@ class CachedDecoder:
             x = x + F.linear(att, layer.o_w, layer.o_b)
             x = x + self._mlp(layer, _rms_norm(x, layer.ln2, layer.eps2))
         last = x[torch.arange(num_prompts, device=self.device), lengths - 1]
-        return self.logits(last)
+        return cache, self.logits(last)
+
+    def _store_prompt(self, cache: KVCache, k: torch.Tensor, v: torch.Tensor, rows: int, length: int, max_new: int):
+        # Zero-filled: masked-out slots must hold finite numbers (0 * NaN would poison the output).
+        if cache.shared:
+            cache.prefix_k.append(k.contiguous())
+            cache.prefix_v.append(v.contiguous())
+            shape = (rows, self.num_kv_heads, max_new, self.head_dim)
+            cache.suffix_k.append(torch.zeros(shape, device=self.device, dtype=self.dtype))
+            cache.suffix_v.append(torch.zeros(shape, device=self.device, dtype=self.dtype))
+        else:
+            shape = (rows, self.num_kv_heads, length + max_new, self.head_dim)
+            rk = torch.zeros(shape, device=self.device, dtype=self.dtype)
+            rv = torch.zeros(shape, device=self.device, dtype=self.dtype)
+            rk[:, :, :length] = k.index_select(0, cache.row_source)
+            rv[:, :, :length] = v.index_select(0, cache.row_source)
+            cache.rows_k.append(rk)
+            cache.rows_v.append(rv)
 
     # -- one decode step -----------------------------------------------------------------------
     @torch.inference_mode()
-    def decode(self, cache: KVCache, tokens: torch.Tensor, positions: torch.Tensor, span: int) -> torch.Tensor:
-        """Feed one token per cache row at that row's position; return next-token logits (B, V).
+    def decode(self, cache: KVCache, tokens: torch.Tensor, step: int) -> torch.Tensor:
+        """Feed each row's token number `step` (0-based among the generated); return next-token logits (B, V).
 
-        `span` = 1 + the largest position: attention reads only that much of the cache.
+        Every row of a cache started generating together, so all are at the same `step`; a row's
+        position is its prompt length + step.
         """
         rows = tokens.shape[0]
-        row_index = torch.arange(rows, device=self.device)
+        positions = cache.row_lengths + step
         x = self.embed[tokens]
         cos, sin = self._rope(positions)  # (B, d)
         cos, sin = cos[:, None, :], sin[:, None, :]
-        visible = torch.arange(span, device=self.device)[None, :] <= positions[:, None]  # (B, span)
-        mask = visible[:, None, None, :]  # (B, 1, 1, span): one mask for every head of a row
+        if not cache.shared:
+            span = int(cache.row_lengths.max()) + step + 1
+            visible = torch.arange(span, device=self.device)[None, :] <= positions[:, None]  # (B, span)
+            mask = visible[:, None, None, :]  # (B, 1, 1, span): one mask for every head of a row
+            row_index = torch.arange(rows, device=self.device)
         for i, layer in enumerate(self.layers):
             h = _rms_norm(x, layer.ln1, layer.eps1)
             qkv = F.linear(h, layer.qkv_w, layer.qkv_b)
@@ -223,15 +285,43 @@ class CachedDecoder:
             v = v.view(rows, self.num_kv_heads, self.head_dim)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
-            keys, values = cache.keys[i], cache.values[i]
-            keys[row_index, :, positions] = k
-            values[row_index, :, positions] = v
             # The `group` query heads that share a K/V head attend as a block of `group` queries,
-            # so K/V are never repeated: (B, kv, group, d) x (B, kv, span, d).
+            # so K/V are never repeated: (B, kv, group, d) against (B, kv, span, d).
             qg = q.view(rows, self.num_kv_heads, self.group, self.head_dim)
-            att = F.scaled_dot_product_attention(
-                qg, keys[:, :, :span], values[:, :, :span], attn_mask=mask, scale=self.scale
-            )
+            if cache.shared:
+                cache.suffix_k[i][:, :, step] = k
+                cache.suffix_v[i][:, :, step] = v
+                att = self._attend_shared(cache, i, qg, step)
+            else:
+                cache.rows_k[i][row_index, :, positions] = k
+                cache.rows_v[i][row_index, :, positions] = v
+                att = F.scaled_dot_product_attention(
+                    qg, cache.rows_k[i][:, :, :span], cache.rows_v[i][:, :, :span], attn_mask=mask, scale=self.scale
+                )
             x = x + F.linear(att.reshape(rows, self.q_size), layer.o_w, layer.o_b)
             x = x + self._mlp(layer, _rms_norm(x, layer.ln2, layer.eps2))
         return self.logits(x)
+
+    def _attend_shared(self, cache: KVCache, i: int, q: torch.Tensor, step: int) -> torch.Tensor:
+        """Attention of q (B, kv, g, d) over [its prompt's keys, its own generated keys].
+
+        Scores against the prompt are one matmul per run of rows (all rows' queries against the
+        prompt's single copy); scores against the generated tokens are per row. One softmax over both.
+        """
+        kv, g, d = self.num_kv_heads, self.group, self.head_dim
+        q = q * self.scale
+        ks = cache.suffix_k[i][:, :, : step + 1]
+        vs = cache.suffix_v[i][:, :, : step + 1]
+        own = torch.matmul(q, ks.transpose(-1, -2))  # (B, kv, g, step+1)
+        outs = []
+        for a, b, p, n in cache.segments:
+            m = b - a
+            kp = cache.prefix_k[i][p, :, :n]  # (kv, n, d)
+            vp = cache.prefix_v[i][p, :, :n]
+            qs = q[a:b].transpose(0, 1).reshape(kv, m * g, d)
+            pre = torch.bmm(qs, kp.transpose(1, 2)).view(kv, m, g, n).permute(1, 0, 2, 3)  # (m, kv, g, n)
+            w = torch.softmax(torch.cat([pre, own[a:b]], dim=-1).float(), dim=-1).to(q.dtype)
+            wp = w[..., :n].permute(1, 0, 2, 3).reshape(kv, m * g, n)
+            out = torch.bmm(wp, vp).view(kv, m, g, d).permute(1, 0, 2, 3)
+            outs.append(out + torch.matmul(w[..., n:], vs[a:b]))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
