@@ -5,15 +5,18 @@ grows its cache by concatenation every step (quadratic copying), materialises re
 grouped-query attention and keeps computing rows that already finished. This module reads the same
 weights and runs the same arithmetic (checked against the HF forward in tests) with
 
-* a preallocated cache, written in place at each row's own position;
-* the prompt encoded once and its K/V copied to all samples of that prompt;
+* a preallocated cache, written in place;
+* each prompt encoded once; when many samples share a prompt (evaluation), its keys/values are kept
+  once and every step scores all those samples against them in one matmul, so a step reads the
+  prompt's cache once instead of once per sample (see `KVCache`);
 * grouped-query attention without repeating K/V (the query heads of one group attend as a block);
 * fused q/k/v and gate/up projections (one matmul each instead of three / two);
 * a cache that can be compacted to the rows still running.
 
 Prompts of different lengths share a batch *right*-padded: a causal prefill never lets a real token
-see the padding after it, and each row then writes its new tokens at its own position, with a mask
-that hides whatever lies beyond that position. No left padding, no shifted positions.
+see the padding after it; afterwards each row reads only its own prompt's length (shared layout) or
+writes its new tokens at its own position behind a mask (per-row layout). No left padding, no
+shifted positions.
 """
 
 from __future__ import annotations
