@@ -84,3 +84,17 @@ def test_resumed_evaluation_matches_an_uninterrupted_one(trained):
     run_evaluation(config(trained / "resumed", 3), sampler=sampler)
     for name in ("samples.jsonl", "pass_at_k.csv", "errors.csv"):
         assert (trained / "resumed" / name).read_bytes() == (trained / "straight" / name).read_bytes(), name
+
+
+def test_ladder_runs_the_evaluation_first(trained, capsys):
+    out = trained / "ladder-eval"
+    argv = ["ladder", "--eval", str(out), "--model", str(trained / "run" / "final"), "--problems",
+            str(trained / "problems.jsonl"), "--n", "4", "--k", "1,4", "--max-new-tokens", "24", "--quiet",
+            "--no-pictures", "--edge-out", str(out / "edge.jsonl")]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "ranges:" in text and (out / "ladder.yaml").is_file() and (out / "samples.jsonl").is_file()
+    import yaml
+
+    doc = yaml.safe_load((out / "ladder.yaml").read_text())
+    assert set(doc["per_op"]) == {2, 3, 11} and doc["k"] == 4
