@@ -8,7 +8,9 @@ gradient accumulation, AdamW and schedule, fp32 on CPU. MFU counts FLOPs per tok
 (6 x parameters excluding the input embedding but including the tied output head, + 12 L d T for
 attention) against the machine's fp32 matmul peak, measured in this run (best large `torch.mm`)
 before every measurement, because the CPU is shared. Variants run interleaved, `--repeats` times,
-and medians are reported; the ratio is the median of per-repeat ratios.
+and medians are reported; the ratio is the median of per-repeat ratios. Every figure is given twice:
+by wall clock, and by this process's CPU time divided by the thread count (peak measured the same
+way), which is far less disturbed by other programs on a shared machine.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ def prepare(out: Path, ops: range, per_op: int):
     return data, out / "tok"
 
 
-def run_ours(args, data: Path, tok: Path, out: Path, compile_on: bool) -> list[float]:
-    """Seconds per optimizer step of `interplay pretrain` (steps after the first `--skip`)."""
+def run_ours(args, data: Path, tok: Path, out: Path, compile_on: bool) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds per optimizer step of `interplay pretrain` (steps after the first `--skip`)."""
     import shutil
 
     from interplay.lm.metrics import read_metrics
@@ -57,17 +59,17 @@ def run_ours(args, data: Path, tok: Path, out: Path, compile_on: bool) -> list[f
     cfg = load_run_config(None, "pretrain", overrides)
     train(cfg, out)
     rows = [r for r in read_metrics(out) if "step_s" in r]
-    return [r["step_s"] for r in rows[args.skip:]]
+    return [(r["step_s"], r["step_cpu_s"]) for r in rows[args.skip:]]
 
 
-def run_trainer(args, data: Path, tok: Path, out: Path) -> list[float]:
-    """Seconds per optimizer step of transformers.Trainer on the same model, rows and settings."""
+def run_trainer(args, data: Path, tok: Path, out: Path) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds per optimizer step of transformers.Trainer on the same model, rows and settings."""
     import numpy as np
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from interplay.lm.model import build_model
-    from interplay.lm.packing import IGNORE, TrainRows, build_or_load_cache
+    from interplay.lm.packing import IGNORE, DocRows, build_or_load_cache
     from interplay.lm.presets import load_preset
     from interplay.lm.tokenizer import load_tokenizer
 
@@ -76,7 +78,7 @@ def run_trainer(args, data: Path, tok: Path, out: Path) -> list[float]:
     cfg = load_preset(args.preset)
     model = build_model(cfg, len(tokenizer), impl="hf", seed=0).hf  # same initial weights as ours
     cache = build_or_load_cache(out / "cache", tokenizer, data, "pretrain", None, "data")
-    rows = TrainRows(cache, args.seq_len, seed=0)
+    rows = DocRows(cache, args.seq_len, seed=0, pad_id=tokenizer.pad_token_id)  # as `interplay pretrain`
 
     class Rows(torch.utils.data.Dataset):
         def __len__(self):
@@ -90,14 +92,14 @@ def run_trainer(args, data: Path, tok: Path, out: Path) -> list[float]:
             return {"input_ids": torch.from_numpy(r["input_ids"][0]), "position_ids": torch.from_numpy(r["position_ids"][0]),
                     "labels": torch.from_numpy(labels)}
 
-    times: list[float] = []
+    times: list[tuple[float, float]] = []
 
     class Timer(TrainerCallback):
         def on_step_begin(self, *a, **k):
-            self.t = time.perf_counter()
+            self.t, self.c = time.perf_counter(), time.process_time()
 
         def on_step_end(self, *a, **k):
-            times.append(time.perf_counter() - self.t)
+            times.append((time.perf_counter() - self.t, time.process_time() - self.c))
 
     targs = TrainingArguments(
         output_dir=str(out / "trainer"), per_device_train_batch_size=args.micro_batch,
@@ -141,13 +143,19 @@ def main() -> int:
     for rep in range(args.repeats):
         for variant in variants:
             peak = max(measure_matmul_peak(n=2048, repeats=3), measure_matmul_peak(n=4096, repeats=2))
+            # The same, per CPU-second of this process x threads: what the run would see on idle cores.
+            peak_cpu = args.threads * max(measure_matmul_peak(n=2048, repeats=3, clock=time.process_time),
+                                          measure_matmul_peak(n=4096, repeats=2, clock=time.process_time))
             if variant == "trainer":
                 times = run_trainer(args, data, tok, out / variant)
             else:
                 times = run_ours(args, data, tok, out / variant, compile_on=variant == "ours-compiled")
-            step_s = statistics.median(times)
-            tok_s = tokens_per_step / step_s
-            row = {"repeat": rep, "peak_gflops": peak / 1e9, "step_s": step_s, "tok_s": tok_s, "mfu": fpt * tok_s / peak}
+            step_s = statistics.median(t for t, _ in times)
+            step_cpu_s = statistics.median(c for _, c in times) / args.threads
+            tok_s, tok_s_cpu = tokens_per_step / step_s, tokens_per_step / step_cpu_s
+            row = {"repeat": rep, "peak_gflops": peak / 1e9, "step_s": step_s, "tok_s": tok_s, "mfu": fpt * tok_s / peak,
+                   "peak_cpu_gflops": peak_cpu / 1e9, "step_cpu_s": step_cpu_s, "tok_s_cpu": tok_s_cpu,
+                   "mfu_cpu": fpt * tok_s_cpu / peak_cpu}
             results[variant].append(row)
             print(json.dumps({"variant": variant} | row), flush=True)
 
@@ -156,17 +164,19 @@ def main() -> int:
           f"preset {args.preset}, vocab {vocab}, seq_len {args.seq_len}, batch {args.batch} rows "
           f"(micro-batch {args.micro_batch}), {args.steps} steps, first {args.skip} untimed, {args.repeats} repeats")
     print(f"FLOPs/token (nanoGPT): {fpt:,}")
-    print("| variant | tok/s (median) | MFU (median) | peak GFLOP/s (median) | vs trainer |")
-    print("|---|---:|---:|---:|---:|")
+    print("Wall clock, and CPU time of this process / threads (steadier when others share the CPU):")
+    print("| variant | tok/s | MFU | peak GFLOP/s | vs trainer | tok/CPU-s x threads | MFU (CPU time) | peak (CPU time) | vs trainer (CPU time) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    med = statistics.median
     for variant in variants:
         rows = results[variant]
-        ratio = ""
+        ratio = ratio_cpu = ""
         if "trainer" in results and variant != "trainer":
-            ratios = [a["tok_s"] / b["tok_s"] for a, b in zip(rows, results["trainer"])]
-            ratio = f"{statistics.median(ratios):.2f}x"
-        print(f"| {variant} | {statistics.median(r['tok_s'] for r in rows):.0f} | "
-              f"{100 * statistics.median(r['mfu'] for r in rows):.1f}% | "
-              f"{statistics.median(r['peak_gflops'] for r in rows):.1f} | {ratio} |")
+            ratio = f"{med(a['tok_s'] / b['tok_s'] for a, b in zip(rows, results['trainer'])):.2f}x"
+            ratio_cpu = f"{med(a['tok_s_cpu'] / b['tok_s_cpu'] for a, b in zip(rows, results['trainer'])):.2f}x"
+        print(f"| {variant} | {med(r['tok_s'] for r in rows):.0f} | {100 * med(r['mfu'] for r in rows):.1f}% | "
+              f"{med(r['peak_gflops'] for r in rows):.1f} | {ratio} | {med(r['tok_s_cpu'] for r in rows):.0f} | "
+              f"{100 * med(r['mfu_cpu'] for r in rows):.1f}% | {med(r['peak_cpu_gflops'] for r in rows):.1f} | {ratio_cpu} |")
     (out / "results.json").write_text(json.dumps(results, indent=1))
     return 0
 

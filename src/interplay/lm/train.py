@@ -315,7 +315,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     train_time = 0.0
     lo_r, hi_r = dist.rank * (B // W), (dist.rank + 1) * (B // W)
     for step in range(start, total):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         lr = lr_at(step, total, cfg.optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -354,6 +354,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         if device.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
+        cpu_dt = time.process_time() - c0  # with wall time, shows how much a shared CPU slowed the step
         done = step + 1
         train_time += dt
         tok_s = B * T / dt
@@ -361,7 +362,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         eta = train_time / (done - start) * (total - done)
         if metrics is not None:
             metrics.write({"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
-                           "tokens": done * B * T, "targets": n_targets, "tok_per_s": tok_s, "mfu": mfu, "step_s": dt})
+                           "tokens": done * B * T, "targets": n_targets, "tok_per_s": tok_s, "mfu": mfu, "step_s": dt,
+                           "step_cpu_s": cpu_dt})
             if done % cfg.log.every == 0 or done == total or done == start + 1:
                 say(step_line(done, total, loss_value, lr, tok_s, mfu, time.perf_counter() - t_start, eta))
         if cfg.eval.every and done % cfg.eval.every == 0 and done != total:
