@@ -89,7 +89,8 @@ def baseline(env):
 def test_pretrain_learns_and_leaves_a_final_checkpoint(baseline):
     ev = evals(baseline)
     assert sorted(ev) == [0, 10, 20, 30]
-    assert set(ev[30]) == {"op2-3", "op4-5", "all"}
+    assert set(ev[30]) == {"op2-3", "op4-5", "all", "op2-3/solution", "op4-5/solution", "all/solution"}
+    assert ev[30]["all/solution"] < 0.6 * ev[0]["all/solution"]
     # From ~log(vocab) to far below it in 30 tiny steps.
     assert ev[30]["all"] < 0.6 * ev[0]["all"]
     assert ev[30]["all"] < ev[10]["all"]

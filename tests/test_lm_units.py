@@ -91,6 +91,10 @@ def test_eval_rows_hold_whole_documents_with_their_op():
     assert ev["labels"][0].tolist() == [101, 102, 103, 104, IGNORE, 201, 202, 203, IGNORE, IGNORE]
     assert ev["position_ids"][1].tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
     assert (ev["labels"] != IGNORE).sum() == (5 - 1) + (4 - 1) + (6 - 1)
+    # prompt_lens are 1: every target of a document is a solution token (its first token is not a target).
+    assert ev["solution"][0].tolist() == [True] * 4 + [False] + [True] * 3 + [False, False]
+    ev = eval_rows(cache([5], prompt_lens=[3]), seq_len=6, pad_id=1)
+    assert ev["solution"][0].tolist() == [False, False, True, True, False, False]
 
 
 def test_segment_mask_blocks_attention_across_documents():

@@ -72,8 +72,14 @@ def step_line(step: int, total: int, loss: float, lr: float, tok_s: float, mfu: 
 
 
 def eval_line(step: int, losses: dict[str, float]) -> str:
-    parts = " | ".join(f"{k} {v:7.4f}" for k, v in losses.items())
-    return f"eval step {step} | {parts}"
+    """`eval step N | op2-4 1.2345 (sol 0.4567) | ... | all ...`: all target tokens, then solution tokens."""
+    parts = []
+    for key, value in losses.items():
+        if key.endswith("/solution"):
+            continue
+        sol = losses.get(f"{key}/solution")
+        parts.append(f"{key} {value:7.4f}" + (f" (sol {sol:6.4f})" if sol is not None else ""))
+    return f"eval step {step} | " + " | ".join(parts)
 
 
 class MetricsWriter:

@@ -293,7 +293,8 @@ class DocRows:
 
 
 def eval_rows(cache: TokenCache, seq_len: int, pad_id: int, loss_on: str = "all") -> dict[str, np.ndarray]:
-    """Whole held-out documents packed first-fit in order into rows; each target carries its op.
+    """Whole held-out documents packed first-fit in order into rows; each target carries its op and
+    whether it is a solution token (after `<solution>`: what a prompted model has to write).
 
     Documents longer than `seq_len` are cut to it (their tail is not scored).
     """
@@ -311,6 +312,7 @@ def eval_rows(cache: TokenCache, seq_len: int, pad_id: int, loss_on: str = "all"
     labels = np.full((R, seq_len), IGNORE, dtype=np.int64)
     positions = np.zeros((R, seq_len), dtype=np.int64)
     ops = np.full((R, seq_len), -1, dtype=np.int64)
+    solution = np.zeros((R, seq_len), dtype=bool)
     for r, docs in enumerate(rows):
         at = 0
         for d in docs:
@@ -323,7 +325,8 @@ def eval_rows(cache: TokenCache, seq_len: int, pad_id: int, loss_on: str = "all"
                 labels[r, at : at + min(int(cache.prompt_lens[d]), n) - 1] = IGNORE
             positions[r, at : at + n] = np.arange(n)
             ops[r, at : at + n] = cache.doc_ops[d]
+            solution[r, at : at + n - 1] = np.arange(1, n) >= int(cache.prompt_lens[d])
             at += n
         # Padding continues as its own pseudo-document, so it never joins the last real one.
         positions[r, at:] = np.arange(seq_len - at)
-    return {"input_ids": inputs, "labels": labels, "position_ids": positions, "ops": ops}
+    return {"input_ids": inputs, "labels": labels, "position_ids": positions, "ops": ops, "solution": solution}

@@ -276,7 +276,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         if not dist.main:
             return
         model.eval()
-        sums = {name: 0.0 for name, _, _ in ranges} | {"all": 0.0}
+        groups = ranges + [("all", -(2**31), 2**31)]
+        sums = {f"{name}{part}": 0.0 for name, _, _ in groups for part in ("", "/solution")}
         ns = {name: 0 for name in sums}
         with torch.no_grad():
             for i in range(0, len(evaluation["input_ids"]), cfg.eval.batch_size):
@@ -286,10 +287,11 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
                 per_token = F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(),
                                             ignore_index=IGNORE, reduction="none").view_as(batch["labels"])
                 valid = batch["labels"] != IGNORE
-                for name, lo, hi in ranges + [("all", -(2**31), 2**31)]:
+                for name, lo, hi in groups:
                     sel = valid & (batch["ops"] >= lo) & (batch["ops"] <= hi)
-                    sums[name] += float(per_token[sel].sum())
-                    ns[name] += int(sel.sum())
+                    for key, chosen in ((name, sel), (f"{name}/solution", sel & batch["solution"])):
+                        sums[key] += float(per_token[chosen].sum())
+                        ns[key] += int(chosen.sum())
         model.train()
         losses = {name: sums[name] / ns[name] for name in sums if ns[name]}
         say(eval_line(step, losses))
