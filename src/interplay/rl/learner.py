@@ -28,14 +28,18 @@ from interplay.rl.rollout import RolloutBatch
 
 @dataclass
 class Micro:
-    """One forward pass: B right-padded sequences; the loss reads only the completion positions.
+    """One forward pass over B right-padded rows; the loss reads only the completion positions.
 
-    Per-token quantities are flat vectors over those positions (n tokens), in row-major order.
+    A row holds one prompt followed by one or several of its completions (a *shared-prompt* row:
+    the prompt is encoded once and every completion attends to it and to itself only, which is
+    the same function as separate sequences). Per-token quantities are flat vectors over the
+    completion tokens (n of them), rollout after rollout in the order of `index`.
     """
 
-    index: list[int]  # rollout indices (into RolloutBatch.rollouts)
-    input_ids: torch.Tensor  # (B, T) prompt + completion, without its last token
-    position_ids: torch.Tensor  # (B, T)
+    index: list[int]  # rollout indices (into RolloutBatch.rollouts), in token order
+    input_ids: torch.Tensor  # (B, T)
+    position_ids: torch.Tensor  # (B, T) each completion continues its prompt's positions
+    attn_mask: torch.Tensor  # (B, 1, T, T) True where a token may attend
     rows: torch.Tensor  # (n,) row of each completion token's prediction
     cols: torch.Tensor  # (n,) position whose output predicts it
     targets: torch.Tensor  # (n,) the completion tokens
@@ -47,40 +51,83 @@ class Micro:
     def tokens(self) -> int:
         return int(self.targets.numel())
 
+    def model_inputs(self) -> tuple[torch.Tensor, ...]:
+        return self.input_ids, self.position_ids, self.attn_mask, self.rows, self.cols
+
 
 class CompletionLogits(torch.nn.Module):
     """The policy's logits at the completion positions only: (n, V) for a Micro.
 
     The output head (a vocabulary-sized matmul, and the log-softmax after it) runs only where the
     loss needs it, not over prompts and padding. Wrapped as one module so that DDP sees a single
-    forward. The decoder stack is the model's own modules, in the model's order; a test checks the
-    result against the model's full forward.
+    forward. The decoder stack is the model's own modules, in the model's order, with our attention
+    mask (shared-prompt rows); a test checks the result against the model's own forward.
     """
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, rows: torch.Tensor,
-                cols: torch.Tensor) -> torch.Tensor:
-        hidden, weight = decoder_hidden(self.model, input_ids, position_ids)
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, attn_mask: torch.Tensor,
+                rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        hidden, weight = decoder_hidden(self.model, input_ids, position_ids, attn_mask)
         return torch.nn.functional.linear(hidden[rows, cols], weight)
 
 
-def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor):
+def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                   attn_mask: torch.Tensor):
     """(final hidden states (B, T, d), output-head weight) of an `interplay.lm.model` module."""
-    from interplay.lm.model import HFQwen2, rope_tables, segment_mask
+    from interplay.lm.model import HFQwen2, rope_tables
 
-    if isinstance(model, HFQwen2):
+    if isinstance(model, HFQwen2):  # only ever given one-completion rows: plain causal attention
         hidden = model.hf.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
         return hidden, model.hf.lm_head.weight
     x = model.embed_tokens(input_ids)
     cos, sin = rope_tables(position_ids, model.cfg.head_dim, model.cfg.rope_theta, x.dtype)
-    mask = segment_mask(position_ids)
     for layer in model.layers:
-        x = layer(x, cos, sin, mask)
+        x = layer(x, cos, sin, attn_mask)
     x = model.norm(x)
     return x, (model.embed_tokens.weight if model.lm_head is None else model.lm_head.weight)
+
+
+def sharing_pays(prompt_len: int, completion_lens: list[int], linear_flops: float, attention_flops: float) -> bool:
+    """Whether one shared-prompt row costs less than one row per completion.
+
+    Cost of a row of T tokens ~ linear_flops·T (the matmuls) + attention_flops·T² (dense masked
+    attention computes every pair). Sharing saves (r − 1) prompt encodings but makes one long row.
+    """
+    def cost(t: int) -> float:
+        return linear_flops * t + attention_flops * t * t
+
+    separate = sum(cost(prompt_len + n) for n in completion_lens)
+    return cost(prompt_len + sum(completion_lens)) < separate
+
+
+def share_cost_for(model: torch.nn.Module) -> tuple[float, float] | None:
+    """`build_minibatches`' cost model for a policy module; None (no sharing) for the HF implementation."""
+    from interplay.lm.model import HFQwen2
+
+    if isinstance(model, HFQwen2):
+        return None
+    cfg = model.cfg
+    non_embedding = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("embed_tokens"))
+    return 2.0 * non_embedding, 4.0 * cfg.hidden_size * cfg.num_hidden_layers
+
+
+def _row(prompt: tuple[int, ...], completions: list[list[int]]):
+    """Tokens, positions, segment ids (0 prompt, j + 1 completion j), and (col, target) per completion."""
+    p = len(prompt)
+    tokens, positions, segments = list(prompt), list(range(p)), [0] * p
+    preds = []
+    for j, c in enumerate(completions):
+        start = len(tokens)
+        tokens += c
+        positions += range(p, p + len(c))
+        segments += [j + 1] * len(c)
+        # Token t of the completion is predicted by the output at the token before it in its own
+        # sequence: the prompt's last token for t = 0, else the completion's own token t - 1.
+        preds.append([p - 1] + list(range(start, start + len(c) - 1)))
+    return tokens, positions, segments, preds
 
 
 def build_minibatches(
@@ -90,36 +137,75 @@ def build_minibatches(
     micro_batch_size: int,
     pad_id: int,
     device: torch.device,
+    share_cost: tuple[float, float] | None = None,
 ) -> list[list[Micro]]:
-    """Mini-batches of whole groups, in group order; each as micro-batches sorted by length (less padding)."""
+    """Mini-batches of whole groups, in group order, each as micro-batches of at most
+    `micro_batch_size` rollouts (longest rows first, so rows of similar length share padding).
+
+    `share_cost` = (linear_flops, attention_flops) per token / token pair enables shared-prompt rows
+    for the groups where `sharing_pays`; None keeps one row per rollout.
+    """
     r = batch.r
     flat_adv = advantages.reshape(-1)
     minis = []
     for g0 in range(0, batch.groups, groups_per_minibatch):
-        idx = list(range(g0 * r, min(batch.groups, g0 + groups_per_minibatch) * r))
-        idx.sort(key=lambda i: (-batch.rollouts[i].num_tokens, i))
-        micros = []
-        for m0 in range(0, len(idx), micro_batch_size):
-            part = idx[m0 : m0 + micro_batch_size]
-            length = max(batch.rollouts[i].num_tokens for i in part) - 1
-            ids = torch.full((len(part), length), pad_id, dtype=torch.long)
-            rows, cols, targets, adv = [], [], [], []
-            for row, i in enumerate(part):
-                x = batch.rollouts[i]
-                seq = list(x.prompt_ids) + x.completion_ids
-                ids[row, : len(seq) - 1] = torch.tensor(seq[:-1], dtype=torch.long)
-                first = len(x.prompt_ids) - 1  # the output at this position predicts the first completion token
-                n = len(x.completion_ids)
-                rows += [row] * n
-                cols += range(first, first + n)
-                targets += x.completion_ids
-                adv += [float(flat_adv[i])] * n
-            positions = torch.arange(length).expand(len(part), length)
-            micros.append(Micro(part, ids.to(device), positions.to(device), torch.tensor(rows, device=device),
-                                torch.tensor(cols, device=device), torch.tensor(targets, dtype=torch.long, device=device),
-                                torch.tensor(adv, dtype=torch.float32, device=device)))
+        rows: list[list[int]] = []  # each row: the rollout indices it holds
+        for g in range(g0, min(batch.groups, g0 + groups_per_minibatch)):
+            members = list(range(g * r, (g + 1) * r))
+            prompt_len = len(batch.rollouts[members[0]].prompt_ids)
+            lens = [len(batch.rollouts[i].completion_ids) for i in members]
+            if share_cost is not None and r <= micro_batch_size and sharing_pays(prompt_len, lens, *share_cost):
+                rows.append(members)
+            else:
+                rows += [[i] for i in members]
+
+        def row_len(row: list[int]) -> int:
+            return len(batch.rollouts[row[0]].prompt_ids) + sum(len(batch.rollouts[i].completion_ids) for i in row)
+
+        rows.sort(key=lambda row: (-row_len(row), row[0]))
+        micros, current = [], []
+        for row in rows:
+            if current and sum(len(x) for x in current) + len(row) > micro_batch_size:
+                micros.append(_micro(batch, current, flat_adv, pad_id, device))
+                current = []
+            current.append(row)
+        if current:
+            micros.append(_micro(batch, current, flat_adv, pad_id, device))
         minis.append(micros)
     return minis
+
+
+def _micro(batch: RolloutBatch, row_members: list[list[int]], flat_adv: torch.Tensor, pad_id: int,
+           device: torch.device) -> Micro:
+    built = [_row(batch.rollouts[m[0]].prompt_ids, [batch.rollouts[i].completion_ids for i in m]) for m in row_members]
+    length = max(len(b[0]) for b in built)
+    B = len(built)
+    ids = torch.full((B, length), pad_id, dtype=torch.long)
+    pos = torch.zeros((B, length), dtype=torch.long)
+    seg = torch.full((B, length), -1, dtype=torch.long)  # -1: padding
+    index, rows, cols, targets, adv = [], [], [], [], []
+    for b, (members, (tokens, positions, segments, preds)) in enumerate(zip(row_members, built, strict=True)):
+        n = len(tokens)
+        ids[b, :n] = torch.tensor(tokens)
+        pos[b, :n] = torch.tensor(positions)
+        seg[b, :n] = torch.tensor(segments)
+        for i, pred in zip(members, preds, strict=True):
+            x = batch.rollouts[i]
+            index.append(i)
+            rows += [b] * len(pred)
+            cols += pred
+            targets += x.completion_ids
+            adv += [float(flat_adv[i])] * len(pred)
+    seg = seg.to(device)
+    T = torch.arange(length, device=device)
+    causal = T[None, :] <= T[:, None]  # (T, T): key k <= query i
+    same = (seg[:, :, None] == seg[:, None, :]) | (seg[:, None, :] == 0)  # own segment, or the prompt
+    real = (seg >= 0)[:, :, None] & (seg >= 0)[:, None, :]
+    mask = causal & same & real
+    mask |= torch.eye(length, dtype=torch.bool, device=device)  # padding attends to itself: no empty rows
+    return Micro(index, ids.to(device), pos.to(device), mask[:, None], torch.tensor(rows, device=device),
+                 torch.tensor(cols, device=device), torch.tensor(targets, dtype=torch.long, device=device),
+                 torch.tensor(adv, dtype=torch.float32, device=device))
 
 
 class Learner:
@@ -149,7 +235,7 @@ class Learner:
 
     def _logp(self, model: torch.nn.Module, micro: Micro) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():
-            logits = model(micro.input_ids, micro.position_ids, micro.rows, micro.cols)
+            logits = model(*micro.model_inputs())
         return logprobs_and_entropy(logits, micro.targets)
 
     @torch.no_grad()

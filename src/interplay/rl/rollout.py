@@ -92,13 +92,26 @@ class PolicySampler:
         return self.sampler
 
 
-def sample_rollouts(sampler: Any, problems: Sequence[Problem], cfg: RolloutConfig, seed: int) -> RolloutBatch:
-    """`cfg.rollouts` completions of every problem (unscored), group-major."""
+def sample_rollouts(
+    sampler: Any,
+    problems: Sequence[Problem],
+    cfg: RolloutConfig,
+    seed: int,
+    stop_token_ids: tuple[int, ...] | None = None,
+    stop_at_eos: bool = True,
+) -> RolloutBatch:
+    """`cfg.rollouts` completions of every problem (unscored), group-major.
+
+    Completions end at `</answer>` or end-of-sequence (the sampler's defaults); a benchmark that
+    needs every completion to be exactly max_new_tokens long passes stop_token_ids=() and
+    stop_at_eos=False.
+    """
     from interplay.lm.sampler import Request, SamplingConfig
 
     t0 = time.perf_counter()
     config = SamplingConfig(n=cfg.rollouts, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
-                            max_new_tokens=cfg.max_new_tokens, seed=seed, max_batch_rows=cfg.max_batch_rows)
+                            max_new_tokens=cfg.max_new_tokens, seed=seed, max_batch_rows=cfg.max_batch_rows,
+                            stop_token_ids=stop_token_ids, stop_at_eos=stop_at_eos)
     requests = [Request(p.prompt_ids, j, prompt_index=i) for i, p in enumerate(problems) for j in range(cfg.rollouts)]
     slots: list[Rollout | None] = [None] * len(requests)
     for c in sampler.generate(requests, config):

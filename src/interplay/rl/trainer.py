@@ -117,7 +117,6 @@ def _rollout_sums(batch) -> dict[str, float]:
 
 def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     """Run (or resume) the configured RL in folder `out`; return the final checkpoint folder."""
-    import numpy as np
     import torch
 
     from interplay.budget import rl_factor
@@ -128,7 +127,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     from interplay.lm.trainconfig import config_differences
     from interplay.rl.data import PromptSchedule, draw_candidates, edge_select, load_pool
     from interplay.rl.grpo import group_advantages
-    from interplay.rl.learner import Learner, build_minibatches
+    from interplay.rl.learner import Learner, build_minibatches, share_cost_for
     from interplay.rl.rollout import PolicySampler, sample_rollouts, score_rollouts, step_seed
 
     out = Path(out)
@@ -209,6 +208,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     rollout_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16,
                      "auto": torch.bfloat16 if device.type == "cuda" else torch.float32}[cfg.rollout.dtype]
     views = PolicySampler(policy, tokenizer, device, rollout_dtype)
+    share_cost = share_cost_for(policy) if cfg.grpo.share_prompts else None
     learner = Learner(policy, optimizer, cfg.grpo, reference=reference, wrap=wrap, autocast=autocast,
                       grad_clip=o.grad_clip, world=W)
 
@@ -261,6 +261,10 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     metrics = MetricsWriter(out, start, cfg.log.tensorboard) if dist.main else None
     by_id = {p.id: p for p in full_pool}
     if state is not None:
+        missing = [i for i in state["pool_ids"] if i not in by_id]
+        if missing:
+            raise UserError(f"resume: {len(missing)} prompts of {resume_from} are no longer in {cfg.data.path} "
+                            f"(e.g. {missing[0]}); the data changed since the run started")
         pool = [by_id[i] for i in state["pool_ids"]]
         schedule_start, selection_round = int(state["schedule_start"]), int(state["selection_round"])
         say(f"rl: resuming from {resume_from} at step {start}")
@@ -275,7 +279,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
         nonlocal last_good
         if dist.main:
             st = {"step": step, "total_steps": total, "optimizer": optimizer.state_dict(),
-                  "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()},
+                  "rng": {"torch": torch.get_rng_state()},
                   "pool_ids": [p.id for p in pool], "schedule_start": schedule_start,
                   "selection_round": selection_round, "accounting": dict(acct), "world_size": W}
             ck.save_checkpoint(target, policy, tokenizer, run_dict, st)
@@ -301,7 +305,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
         t1 = time.perf_counter()
         advantages = group_advantages(batch.rewards(), cfg.grpo.normalize_std, cfg.grpo.std_eps)
         minis = build_minibatches(batch, advantages, cfg.grpo.mini_batch_prompts // W, cfg.grpo.micro_batch_size,
-                                  tokenizer.pad_token_id, device)
+                                  tokenizer.pad_token_id, device, share_cost)
         lr = o.lr * min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps else o.lr
         learner.prepare(minis)
         try:
