@@ -101,3 +101,11 @@ def test_load_tokenizer_rejects_a_foreign_tokenizer(tmp_path, tok):
     tk.wrap(foreign).save_pretrained(str(tmp_path))
     with pytest.raises(Exception, match="not at id"):
         tk.load_tokenizer(tmp_path)
+
+
+def test_stats_command_reports_tokens_per_op(tok_dir, records, tmp_path, capsys):
+    corpus = write_jsonl(records[:30], tmp_path / "r.jsonl")
+    assert main(["tokenizer", "stats", "--tokenizer", str(tok_dir), "--corpus", str(corpus)]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert sum(row["documents"] for row in table.values()) == 30
+    assert all(row["max"] >= row["mean"] > 0 for row in table.values())
