@@ -243,18 +243,21 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     compile_on = cfg.train.compile is True or (cfg.train.compile == "auto" and device.type == "cuda")
     runner = model
+    ddp = None
     if W > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        runner = DDP(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+        runner = ddp = DDP(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+        if compile_on:  # the documented order: DDP first, then compile (graphs split at gradient buckets)
+            runner = torch.compile(runner)
 
     def loss_sum_of(ids, pos, labels):
         with autocast():
             logits = runner(ids, pos)
         return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
 
-    # Compiling the loss with the model lets inductor fuse the norms, RoPE, SiLU and softmax around the matmuls.
-    step_loss = torch.compile(loss_sum_of) if compile_on else loss_sum_of
+    # One process: compile the loss with the model, so inductor also fuses the softmax of the loss.
+    step_loss = torch.compile(loss_sum_of) if compile_on and W == 1 else loss_sum_of
 
     counts = parameter_counts(model_cfg, vocab)
     fpt = flops_per_token(model_cfg, vocab, T)
@@ -330,7 +333,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
             pos = torch.from_numpy(batch["position_ids"][sl]).to(device)
             labels = torch.from_numpy(batch["labels"][sl]).to(device)
             sync = W > 1 and m < accum - 1
-            with (runner.no_sync() if sync and hasattr(runner, "no_sync") else nullcontext()):
+            with (ddp.no_sync() if sync and ddp is not None else nullcontext()):
                 loss = step_loss(ids, pos, labels)
                 # DDP averages gradients over W processes; the sum over the global batch is what we want.
                 (loss * (W / max(1, n_targets))).backward()
