@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("interplay.evaluate.cli_eval", "sample n completions per problem, verify them, report pass@k"),
     "ladder": ("interplay.evaluate.cli_ladder", "propose ID / OOD-edge / OOD-hard op ranges from an evaluation"),
     "show": ("interplay.evaluate.cli_show", "draw a problem's gold graph beside a completion's predicted graph"),
+    "demo": ("interplay.studies.demo_cli", "the whole pipeline on a CPU in minutes: data, training, RL, evaluation, report"),
+    "study": ("interplay.studies.study_cli", "run one of the paper's studies (extrapolation, context, allocation, rewards) as cached stages"),
 }
 
 

@@ -1,0 +1,371 @@
+"""Recipes: the demo and the paper's four studies as stage graphs (see `stages.py`).
+
+A preset YAML (`configs/demo.yaml`, `configs/study-<preset>.yaml`) names the stage configs (corpus,
+pretrain, midtrain, RL recipes) and evaluation settings; a recipe turns it into the list of
+`interplay` commands the study needs. Stages common to several arms or studies (corpus, tokenizer,
+base model, its evaluation and ladder) are the same command, hence one cached folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interplay.errors import UserError
+from interplay.studies.stages import Stage
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+STUDIES = ("ladder", "extrapolation", "context", "allocation", "rewards")
+PRESETS = ("ci", "demo", "cpu", "paper")
+ARMS = ("id", "mixed", "edge", "hard")
+
+
+def config_path(name: str | Path, where: str) -> str:
+    """A config named in a preset: a path, or a file name in the shipped configs folder."""
+    p = Path(name)
+    for candidate in (p, CONFIG_DIR / p):
+        if candidate.is_file():
+            return str(candidate)
+    raise UserError(f"{where}: no config file {str(name)!r} (looked in . and {CONFIG_DIR})")
+
+
+@dataclass
+class EvalSpec:
+    split: str = "eval"
+    per_op: int | None = None
+    n: int = 128
+    temperature: float = 0.7
+    max_new_tokens: int | None = None
+    batch_rows: int | None = None
+    seed: int = 0
+
+    def argv(self) -> list[str]:
+        out = ["--split", self.split, "--n", str(self.n), "--temperature", str(self.temperature),
+               "--seed", str(self.seed), "--no-pictures"]
+        if self.per_op is not None:
+            out += ["--per-op", str(self.per_op)]
+        if self.max_new_tokens is not None:
+            out += ["--max-new-tokens", str(self.max_new_tokens)]
+        if self.batch_rows is not None:
+            out += ["--batch-rows", str(self.batch_rows)]
+        return out
+
+
+@dataclass
+class Preset:
+    """What a preset YAML holds; `validate()` names the field at fault."""
+
+    name: str
+    source: str
+    corpus: str
+    pretrain: str
+    rl: str
+    midtrain: str | None = None
+    corpus_workers: int = 2
+    tokenizer: dict[str, Any] = field(default_factory=dict)
+    pretrain_set: list[str] = field(default_factory=list)
+    rl_set: list[str] = field(default_factory=list)
+    midtrain_set: list[str] = field(default_factory=list)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    op_ranges: dict[str, list[int]] | None = None  # None: from the ladder on the base model
+    arms: dict[str, list[int]] | None = None  # None: from the op ranges (stages.arm_ranges)
+    context: dict[str, Any] = field(default_factory=dict)
+    allocation: dict[str, Any] = field(default_factory=dict)
+    rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    launcher: str = "interplay"  # how the documented commands start (torchrun for the paper preset)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Preset:
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"preset {path}: cannot read it ({exc})") from exc
+        if not isinstance(data, dict):
+            raise UserError(f"preset {path}: expected a mapping of fields")
+        known = set(cls.__dataclass_fields__) - {"source"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"preset {path}: unknown field(s) {', '.join(unknown)}")
+        for key in ("name", "corpus", "pretrain", "rl"):
+            if key not in data:
+                raise UserError(f"preset {path}: field {key!r} is required")
+        data = dict(data)
+        data["eval"] = EvalSpec(**_mapping(data.get("eval", {}), f"preset {path}: eval", EvalSpec))
+        preset = cls(source=str(path), **data)
+        preset.validate()
+        return preset
+
+    def validate(self) -> None:
+        where = f"preset {self.source}"
+        self.corpus = config_path(self.corpus, f"{where}: corpus")
+        self.pretrain = config_path(self.pretrain, f"{where}: pretrain")
+        self.rl = config_path(self.rl, f"{where}: rl")
+        if self.midtrain is not None:
+            self.midtrain = config_path(self.midtrain, f"{where}: midtrain")
+        for key in ("pretrain_set", "rl_set", "midtrain_set"):
+            values = getattr(self, key)
+            if not isinstance(values, list) or any(not isinstance(v, str) or "=" not in v for v in values):
+                raise UserError(f"{where}: {key} must be a list of KEY=VALUE strings")
+        if self.eval.n < 1 or self.eval.temperature < 0:
+            raise UserError(f"{where}: eval.n must be positive and eval.temperature >= 0")
+        if self.op_ranges is not None:
+            for key in ("ID", "OOD-edge", "OOD-hard"):
+                _range(self.op_ranges.get(key), f"{where}: op_ranges.{key}")
+        if self.arms is not None:
+            for key in ARMS:
+                _range(self.arms.get(key), f"{where}: arms.{key}")
+
+    def op_ranges_arg(self, ladder_stage: str) -> str:
+        if self.op_ranges is None:
+            return "{ranges:" + ladder_stage + "}"
+        return ",".join(f"{k}={lo}-{hi}" for k, (lo, hi) in self.op_ranges.items())
+
+    def arm_ops(self, arm: str, ladder_stage: str) -> str:
+        if self.arms is not None:
+            lo, hi = self.arms[arm]
+            return f"[{lo}, {hi}]"
+        if self.op_ranges is not None:
+            from interplay.studies.stages import arm_ranges
+
+            lo, hi = arm_ranges({k: tuple(v) for k, v in self.op_ranges.items()})[arm]
+            return f"[{lo}, {hi}]"
+        return "{arm:" + ladder_stage + ":" + arm + "}"
+
+
+def _mapping(value: Any, where: str, cls: type) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UserError(f"{where} must be a mapping")
+    unknown = sorted(set(value) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    return value
+
+
+def _range(value: Any, where: str) -> None:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
+            and 2 <= value[0] <= value[1]):
+        raise UserError(f"{where} must be [lo, hi] with 2 <= lo <= hi, got {value!r}")
+
+
+def preset_path(kind: str, preset: str) -> str:
+    """configs/demo.yaml (demo), configs/demo-ci.yaml, configs/study-<preset>.yaml."""
+    if kind == "demo":
+        return config_path("demo.yaml" if preset == "demo" else f"demo-{preset}.yaml", "--preset")
+    return config_path(f"study-{preset}.yaml", "--preset")
+
+
+# -- shared stages ------------------------------------------------------------------------------------
+
+
+def _sets(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out += ["--set", v]
+    return out
+
+
+def base_stages(p: Preset, corpus: str = "corpus", tag: str = "") -> list[Stage]:
+    """Corpus, tokenizer, pre-training, evaluation and ladder of the base model (shared by every study)."""
+    tok = p.tokenizer
+    stages = [
+        Stage("corpus", ["corpus", "build", p.corpus, "--out", "{out}", "--workers", str(p.corpus_workers)],
+              "build the corpus"),
+        Stage("tokenizer", ["tokenizer", "train", "--corpus", "{dir:corpus}", "--out", "{out}",
+                            "--split", str(tok.get("split", "pretrain")),
+                            "--sample", str(tok.get("sample", 50000))], "train the tokenizer"),
+    ]
+    stages += pretrain_stages(p, corpus, tag)
+    return stages
+
+
+def pretrain_stages(p: Preset, corpus: str, tag: str) -> list[Stage]:
+    base = f"pretrain{tag}"
+    return [
+        Stage(base, ["pretrain", p.pretrain, "--out", "{out}", "--set", "tokenizer={dir:tokenizer}",
+                     "--set", "data.path={dir:" + corpus + "}", *_sets(p.pretrain_set)], "pre-train the base model"),
+        Stage(f"eval-base{tag}", ["eval", "--model", "{final:" + base + "}", "--problems", "{dir:" + corpus + "}",
+                                   *p.eval.argv(), "--out", "{out}"], "evaluate the base model (process-verified pass@k)"),
+        Stage(f"ladder{tag}", ["ladder", "--eval", "{dir:eval-base" + tag + "}", "--yaml", "{out}/ladder.yaml"],
+              "ladder: ID / OOD-edge / OOD-hard op ranges of the base model"),
+    ]
+
+
+def eval_stage(p: Preset, name: str, model_stage: str, corpus: str, ranges: str, title: str = "") -> Stage:
+    return Stage(name, ["eval", "--model", "{final:" + model_stage + "}", "--problems", "{dir:" + corpus + "}",
+                        *p.eval.argv(), "--op-ranges", ranges, "--out", "{out}"], title or f"evaluate {model_stage}")
+
+
+def rl_stage(p: Preset, name: str, init_stage: str, corpus: str, ops: str | None, extra: list[str] = (),
+             title: str = "") -> Stage:
+    argv = ["rl", p.rl, "--out", "{out}", "--set", "init={final:" + init_stage + "}",
+            "--set", "data.path={dir:" + corpus + "}"]
+    if ops is not None:
+        argv += ["--set", f"data.ops={ops}"]
+    return Stage(name, argv + _sets(p.rl_set) + list(extra), title or f"RL ({name})")
+
+
+# -- the demo -------------------------------------------------------------------------------------------
+
+
+def demo_recipe(p: Preset) -> list[Stage]:
+    """Corpus, tokenizer, pre-training, a short GRPO run, evaluation of both models with the same ranges."""
+    ranges = p.op_ranges_arg("ladder")
+    stages = [s for s in base_stages(p) if not s.name.startswith(("eval-base", "ladder"))]
+    for s in stages:
+        s.shared = False
+    stages.append(rl_stage(p, "rl", "pretrain", "corpus", None, title="RL: a short GRPO run from the base model"))
+    stages.append(eval_stage(p, "eval-base", "pretrain", "corpus", ranges, "evaluate the base model"))
+    stages.append(eval_stage(p, "eval-rl", "rl", "corpus", ranges, "evaluate the RL model"))
+    for s in stages:
+        s.shared = False
+    return stages
+
+
+# -- the studies ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recipe:
+    study: str
+    stages: list[Stage]
+    # label -> eval stage name, in the order the report shows them
+    evals: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def study_recipe(study: str, p: Preset) -> Recipe:
+    if study not in STUDIES:
+        raise UserError(f"unknown study {study!r}; choose one of {', '.join(STUDIES)}")
+    return {"ladder": _ladder, "extrapolation": _extrapolation, "context": _context,
+            "allocation": _allocation, "rewards": _rewards}[study](p)
+
+
+def _ladder(p: Preset) -> Recipe:
+    return Recipe("ladder", base_stages(p), {"base": "eval-base"})
+
+
+def _extrapolation(p: Preset) -> Recipe:
+    stages = base_stages(p)
+    ranges = p.op_ranges_arg("ladder")
+    evals = {"base": "eval-base-ranged"}
+    stages.append(eval_stage(p, "eval-base-ranged", "pretrain", "corpus", ranges, "evaluate the base model on the study's ranges"))
+    for arm in ARMS:
+        stages.append(rl_stage(p, f"rl-{arm}", "pretrain", "corpus", p.arm_ops(arm, "ladder"),
+                               title=f"RL on the {arm} op range"))
+        stages.append(eval_stage(p, f"eval-rl-{arm}", f"rl-{arm}", "corpus", ranges))
+        evals[f"RL {arm}"] = f"eval-rl-{arm}"
+    return Recipe("extrapolation", stages, evals)
+
+
+def _rewards(p: Preset) -> Recipe:
+    if not p.rewards:
+        raise UserError(f"preset {p.source}: the rewards study needs a `rewards:` mapping of arm -> reward")
+    stages = base_stages(p)
+    ranges = p.op_ranges_arg("ladder")
+    stages.append(eval_stage(p, "eval-base-ranged", "pretrain", "corpus", ranges))
+    evals = {"base": "eval-base-ranged"}
+    for arm, reward in p.rewards.items():
+        if not isinstance(reward, dict) or "name" not in reward:
+            raise UserError(f"preset {p.source}: rewards.{arm} must be a mapping with a `name`")
+        import json
+
+        stages.append(rl_stage(p, f"rl-reward-{arm}", "pretrain", "corpus", p.arm_ops("edge", "ladder"),
+                               ["--set", "reward=" + json.dumps(reward, sort_keys=True)],
+                               title=f"RL on the edge range with reward {arm}"))
+        stages.append(eval_stage(p, f"eval-reward-{arm}", f"rl-reward-{arm}", "corpus", ranges))
+        evals[f"RL {arm}"] = f"eval-reward-{arm}"
+    return Recipe("rewards", stages, evals)
+
+
+def _context(p: Preset) -> Recipe:
+    spec = p.context
+    corpora = spec.get("corpora")
+    if not isinstance(corpora, dict) or not corpora:
+        raise UserError(f"preset {p.source}: the context study needs `context.corpora`: exposure -> corpus config")
+    b = str(spec.get("context_b", "school"))
+    tok = p.tokenizer
+    first = None
+    stages: list[Stage] = []
+    evals: dict[str, str] = {}
+    for exposure, corpus_cfg in corpora.items():
+        tag = "-b" + str(exposure)
+        cname = "corpus" + tag
+        stages.append(Stage(cname, ["corpus", "build", config_path(corpus_cfg, f"preset {p.source}: context.corpora"),
+                                    "--out", "{out}", "--workers", str(p.corpus_workers)],
+                            f"build the corpus with {exposure}% context B"))
+        if first is None:
+            first = cname
+            # One tokenizer for every arm, trained on the RL split (half context B), so B's words are
+            # whole tokens in every arm: a tokenizer that splits B into bytes would confound the study.
+            stages.append(Stage("tokenizer", ["tokenizer", "train", "--corpus", "{dir:" + cname + "}", "--out", "{out}",
+                                              "--split", str(spec.get("tokenizer_split", "rl")),
+                                              "--sample", str(tok.get("sample", 50000))],
+                                "train the tokenizer (all contexts)"))
+        base = "pretrain" + tag
+        stages.append(Stage(base, ["pretrain", p.pretrain, "--out", "{out}", "--set", "tokenizer={dir:tokenizer}",
+                                   "--set", "data.path={dir:" + cname + "}", *_sets(p.pretrain_set)],
+                            f"pre-train with {exposure}% context B"))
+        stages.append(Stage("eval-base" + tag, ["eval", "--model", "{final:" + base + "}", "--problems",
+                                                "{dir:" + cname + "}", *p.eval.argv(), "--out", "{out}"],
+                            f"evaluate the base model ({exposure}% B)"))
+        ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}"))]
+        stages.append(rl_stage(p, "rl" + tag, base, cname, spec.get("rl_ops") and str(spec["rl_ops"]), ctx_set,
+                               title=f"RL on 50% A + 50% B ({exposure}% B in pre-training)"))
+        stages.append(Stage("eval-rl" + tag, ["eval", "--model", "{final:rl" + tag + "}", "--problems",
+                                              "{dir:" + cname + "}", *p.eval.argv(), "--out", "{out}"],
+                            f"evaluate the RL model ({exposure}% B)"))
+        evals[f"base {exposure}%"] = "eval-base" + tag
+        evals[f"RL {exposure}%"] = "eval-rl" + tag
+    return Recipe("context", stages, evals, extra={"context_b": b, "exposures": [str(e) for e in corpora]})
+
+
+def allocation_plan(p: Preset) -> list[dict[str, Any]]:
+    """Mid-training / RL steps per share β at one budget, with this preset's step sizes (interplay.budget)."""
+    from interplay.budget import BudgetSettings, parse_total, plan_budget
+    from interplay.lm.trainconfig import load_run_config
+    from interplay.rl.config import load_rl_config
+
+    spec = p.allocation
+    if "total" not in spec or p.midtrain is None:
+        raise UserError(f"preset {p.source}: the allocation study needs `allocation.total` and a `midtrain` config")
+    mid = load_run_config(p.midtrain, "midtrain", [s for s in p.midtrain_set if not s.startswith(("init=", "data.path="))]
+                          + ["init=unused"])
+    rl = load_rl_config(p.rl, list(p.rl_set) + ["init=unused"])
+    mid_tokens = mid.train.batch_size * mid.data.seq_len
+    settings = BudgetSettings(mid_tokens_per_step=mid_tokens, prompts=rl.rollout.prompts, rollouts=rl.rollout.rollouts,
+                              seq_len=rl.rollout.max_prompt_tokens + rl.rollout.max_new_tokens,
+                              reference=rl.grpo.kl_coef > 0)
+    total, _ = parse_total(str(spec["total"]), mid_tokens)
+    return [plan_budget(total, share, settings) for share in spec.get("shares", [0, 0.2, 0.5, 0.8, 1])]
+
+
+def _allocation(p: Preset) -> Recipe:
+    stages = base_stages(p)
+    ranges = p.op_ranges_arg("ladder")
+    stages.append(eval_stage(p, "eval-base-ranged", "pretrain", "corpus", ranges))
+    evals = {"base": "eval-base-ranged"}
+    plans = allocation_plan(p)
+    for plan in plans:
+        beta = plan["rl_share"]
+        tag = f"beta{beta:g}"
+        model = "pretrain"
+        if plan["mid_steps"] > 0:
+            stages.append(Stage(f"midtrain-{tag}", ["midtrain", p.midtrain, "--out", "{out}",
+                                                    "--set", "init={final:pretrain}", "--set", "data.path={dir:corpus}",
+                                                    "--set", "data.split=midtrain", "--set", "eval.split=eval",
+                                                    *_sets(p.midtrain_set), "--set", f"train.steps={plan['mid_steps']}"],
+                                f"mid-train {plan['mid_steps']} steps (β = {beta:g})"))
+            model = f"midtrain-{tag}"
+        if plan["rl_steps"] > 0:
+            stages.append(rl_stage(p, f"rl-{tag}", model, "corpus", p.arm_ops("edge", "ladder"),
+                                   ["--set", f"train.steps={plan['rl_steps']}"],
+                                   title=f"RL {plan['rl_steps']} steps on the edge range (β = {beta:g})"))
+            model = f"rl-{tag}"
+        stages.append(eval_stage(p, f"eval-{tag}", model, "corpus", ranges))
+        evals[f"β = {beta:g}"] = f"eval-{tag}"
+    return Recipe("allocation", stages, evals, extra={"plans": plans})

@@ -1,0 +1,174 @@
+"""Study and demo reports: paper-figure-style tables and plots from the evaluations' results.json.
+
+Every number comes from an evaluation folder (`results.json`, or `samples.jsonl` for cuts the
+evaluation does not tabulate, e.g. context B by op); nothing is computed toward an expected answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from interplay.studies.document import Document
+
+RANGES = ("ID", "OOD-edge", "OOD-hard")
+ERROR_COLUMNS = ("wrong_answer", "unparseable", "missing", "dependency", "value", "right_answer_wrong_process")
+
+
+def load_results(folder: str | Path) -> dict[str, Any]:
+    return json.loads((Path(folder) / "results.json").read_text())
+
+
+def pass_value(results: Mapping[str, Any], group: str, key: str, metric: str, k: int) -> float | None:
+    for row in results["tables"]["pass_at_k"]:
+        if row["group"] == group and str(row["key"]) == str(key) and row["metric"] == metric and row["k"] == k:
+            return float(row["pass_at_k"])
+    return None
+
+
+def range_table(evals: Mapping[str, Mapping[str, Any]], metric: str) -> tuple[list[str], list[list[Any]]]:
+    """Rows: model; columns: pass@1 and pass@k_max on each op range (Figure 3's bars)."""
+    any_res = next(iter(evals.values()))
+    kmax = max(any_res["ks"])
+    ranges = [r for r in any_res["op_ranges"]]
+    header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, kmax)]
+    rows = []
+    for label, res in evals.items():
+        rows.append([label] + [pass_value(res, "op_range", r, metric, k) for r in ranges for k in (1, kmax)])
+    return header, rows
+
+
+def op_table(evals: Mapping[str, Mapping[str, Any]], metric: str, k: int) -> tuple[list[str], list[list[Any]]]:
+    ops = sorted({int(r["key"]) for res in evals.values() for r in res["tables"]["pass_at_k"] if r["group"] == "op"})
+    header = ["model"] + [f"op {o}" for o in ops]
+    rows = [[label] + [pass_value(res, "op", str(o), metric, k) for o in ops] for label, res in evals.items()]
+    return header, rows
+
+
+def error_rows(evals: Mapping[str, Mapping[str, Any]], group: str, key: str) -> tuple[list[str], list[list[Any]]]:
+    header = ["model", "samples", *ERROR_COLUMNS]
+    rows = []
+    for label, res in evals.items():
+        for row in res["tables"]["errors"]:
+            if row["group"] == group and str(row["key"]) == key:
+                rows.append([label, row["samples"], *(row.get(c) for c in ERROR_COLUMNS)])
+    return header, rows
+
+
+def plot_curves(evals: Mapping[str, Mapping[str, Any]], path: Path, metric: str = "process") -> None:
+    """pass@k against k on each op range, one line per model (Figure 3's layout)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    any_res = next(iter(evals.values()))
+    ranges = list(any_res["op_ranges"])
+    fig, axes = plt.subplots(1, len(ranges), figsize=(4.2 * len(ranges), 3.4), squeeze=False)
+    for ax, r in zip(axes[0], ranges):
+        for label, res in evals.items():
+            ks = res["ks"]
+            ys = [pass_value(res, "op_range", r, metric, k) for k in ks]
+            ax.plot(ks, [math.nan if y is None else y for y in ys], marker="o", ms=3, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{r} {tuple(any_res['op_ranges'][r])}")
+        ax.set_xlabel("k")
+        ax.set_ylabel(f"{metric} pass@k")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_bars(labels: Sequence[str], series: Mapping[str, Sequence[float | None]], path: Path, ylabel: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(labels) * max(1, len(series)) / 2, 3.4))
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [j + i * width for j in range(len(labels))]
+        ax.bar(xs, [0 if v is None else v for v in values], width, label=name)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(labels))], labels, rotation=20, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def context_by_op(eval_dir: Path, context: str, ks: Sequence[int]) -> dict[int, dict[str, float]]:
+    """pass@k on one context by op, from the evaluation's samples (its tables cut by op or by context, not both)."""
+    from interplay.verify.passk import aggregate_pass_at_k, count_per_problem
+
+    rows = []
+    with open(eval_dir / "samples.jsonl") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                row = json.loads(line)
+                if row.get("context") == context:
+                    rows.append(row)
+    out: dict[int, dict[str, float]] = {}
+    if not rows:
+        return out
+    for r in aggregate_pass_at_k(count_per_problem(rows), list(ks), {}):
+        if r["group"] == "op":
+            out.setdefault(int(r["key"]), {})[f"{r['metric']}@{r['k']}"] = float(r["pass_at_k"])
+    return out
+
+
+def stage_table(records: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    rows = [[name, f"{r.get('wall_s', 0):.0f}", f"{r.get('cpu_s', 0):.0f}", r.get("finished_at", "")]
+            for name, r in records.items()]
+    total_wall = sum(float(r.get("wall_s", 0)) for r in records.values())
+    total_cpu = sum(float(r.get("cpu_s", 0)) for r in records.values())
+    rows.append(["total", f"{total_wall:.0f}", f"{total_cpu:.0f}", ""])
+    return ["stage", "wall s (when it ran)", "CPU s", "finished (UTC)"], rows
+
+
+def add_commands(doc: Document, records: Mapping[str, Mapping[str, Any]], launcher: str = "interplay") -> None:
+    """The exact commands (resolved configs, overrides and seeds) each stage ran."""
+    doc.heading("Exact commands", 2)
+    doc.text("Every stage is one command; its config file plus the --set overrides below are the complete settings "
+             "(the seeds are the configs' `seed` fields and the evaluation's --seed). Each stage folder also keeps "
+             "the resolved config its command wrote (interplay_run.json, eval_config.json, build.json).")
+    doc.code("\n".join(f"{launcher} " + " ".join(_quote(a) for a in r["argv"]) for r in records.values()))
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def add_model_section(doc: Document, evals: Mapping[str, Mapping[str, Any]], out: Path, stem: str) -> None:
+    """Ranges tables (process and outcome), per-op table, error taxonomy, and the pass@k curves plot."""
+    any_res = next(iter(evals.values()))
+    kmax = max(any_res["ks"])
+    doc.text("Op ranges: " + ", ".join(f"{r} = op {lo}–{hi}" for r, (lo, hi) in any_res["op_ranges"].items())
+             + f". Samples per problem n = {any_res['settings'].get('n')}, temperature "
+             f"{any_res['settings'].get('temperature')}. Process pass@k counts a sample only when every gold step "
+             "is right (parents and value) and the answer is right; outcome pass@k checks the answer only.")
+    for metric in ("process", "outcome"):
+        doc.heading(f"{metric.capitalize()}-verified pass@k by op range", 3)
+        doc.table(*range_table(evals, metric))
+    doc.heading(f"Process pass@{kmax} by op", 3)
+    doc.table(*op_table(evals, "process", kmax))
+    doc.heading("Process pass@1 by op", 3)
+    doc.table(*op_table(evals, "process", 1))
+    plot_curves(evals, out / f"{stem}_process.png", "process")
+    plot_curves(evals, out / f"{stem}_outcome.png", "outcome")
+    doc.image(f"{stem}_process.png", "process-verified pass@k per op range")
+    doc.image(f"{stem}_outcome.png", "outcome pass@k per op range")
+    for r in any_res["op_ranges"]:
+        doc.heading(f"Error taxonomy on {r} (fraction of samples)", 3)
+        doc.table(*error_rows(evals, "op_range", r))

@@ -1,0 +1,60 @@
+"""Run a recipe's stages and write its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from interplay.studies import report
+from interplay.studies.document import Document
+from interplay.studies.recipes import Preset, Recipe
+from interplay.studies.stages import Stage, StageRunner
+
+
+def _copy_tree_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name("." + dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dst, ignore_errors=True)
+    os.replace(tmp, dst)
+
+
+def run_demo(preset: Preset, stages: list[Stage], out: Path) -> Document:
+    t0 = time.perf_counter()
+    runner = StageRunner(out, hashed_dirs=False)
+    records = runner.run(stages)
+    evals = {"base": report.load_results(runner.dirs["eval-base"]),
+             "RL": report.load_results(runner.dirs["eval-rl"])}
+    shutil.copyfile(runner.dirs["eval-rl"] / "results.json", out / "results.json")
+    _copy_tree_atomic(runner.dirs["rl"] / "final", out / "final")
+
+    doc = Document("interplay demo")
+    doc.text(f"Preset {preset.name} ({preset.source}). A small Qwen2 pre-trained from scratch on synthetic "
+             "dependency-graph problems, then GRPO with the verifier's reward; both evaluated with "
+             "process-verified pass@k. results.json is the RL model's evaluation; final/ its checkpoint.")
+    report.add_model_section(doc, evals, out, "demo_pass_at_k")
+    doc.heading("RL run", 2)
+    doc.table(*_rl_summary(runner.dirs["rl"]))
+    doc.heading("Stages and run times", 2)
+    doc.table(*report.stage_table(records))
+    doc.text(f"This invocation took {time.perf_counter() - t0:.0f} s wall (stages done earlier were reused).")
+    report.add_commands(doc, records)
+    doc.write(out)
+    print(f"\nreport: {out / 'report.md'} (and report.html); results: {out / 'results.json'}; model: {out / 'final'}")
+    return doc
+
+
+def _rl_summary(folder: Path) -> tuple[list[str], list[list[object]]]:
+    rows = []
+    path = folder / "metrics.jsonl"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            if "reward/mean" in r:
+                rows.append(r)
+    keys = ["reward/mean", "rollout/outcome_accuracy", "rollout/process_accuracy", "completions/mean_length", "kl"]
+    picked = rows[:1] + rows[len(rows) // 2: len(rows) // 2 + 1] + rows[-1:] if len(rows) > 3 else rows
+    return ["step", *keys], [[r.get("step"), *(r.get(k) for k in keys)] for r in picked]

@@ -1,0 +1,206 @@
+"""Stage graphs: a study or the demo is a list of `interplay` commands with cached, resumable outputs.
+
+A stage is one `interplay` command line (an argv template). Templates may name other stages:
+
+    {out}                  this stage's own folder
+    {dir:NAME}             stage NAME's folder
+    {final:NAME}           NAME's final checkpoint (NAME/final)
+    {ranges:NAME}          the op ranges a ladder stage NAME wrote ("ID=2-4,OOD-edge=5-6,OOD-hard=7-8")
+    {arm:NAME:ARM}         the RL op range ARM (id, mixed, edge, hard) derived from ladder NAME, as "[lo, hi]"
+
+so the graph is fixed before anything runs while values that depend on a model (the ladder's ranges)
+are resolved when the stage starts. Why argv and not Python calls: the commands already validate
+their configs, show progress, and resume themselves after an interruption; the stage runner only
+adds "this exact command already finished" on top (a marker file holding the resolved command).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from interplay.errors import UserError
+
+MARKER = ".interplay-stage.json"
+_PLACEHOLDER = re.compile(r"\{(out|dir|final|ranges|arm)(?::([A-Za-z0-9_.\-]+))?(?::([A-Za-z0-9_\-]+))?\}")
+COMMAND_KINDS = ("corpus", "tokenizer", "pretrain", "midtrain", "rl", "eval", "ladder")
+
+
+@dataclass
+class Stage:
+    name: str
+    argv: list[str]
+    title: str = ""
+    # Stage folders are shared between studies (one base model for all arms and all studies on a preset):
+    # the folder name carries a hash of the resolved command, so equal commands land in one folder.
+    shared: bool = True
+    deps: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        found: list[str] = []
+        for arg in self.argv:
+            for m in _PLACEHOLDER.finditer(arg):
+                if m.group(1) != "out" and m.group(2) not in found:
+                    found.append(m.group(2))
+        self.deps = found
+
+    @property
+    def kind(self) -> str:
+        return self.argv[0]
+
+
+def check_graph(stages: list[Stage]) -> None:
+    """Names unique, commands known, dependencies declared earlier (so the list order is a topological order)."""
+    seen: set[str] = set()
+    for stage in stages:
+        if stage.name in seen:
+            raise UserError(f"stage graph: stage name {stage.name!r} is used twice")
+        if stage.kind not in COMMAND_KINDS:
+            raise UserError(f"stage {stage.name}: unknown command {stage.kind!r}")
+        for dep in stage.deps:
+            if dep not in seen:
+                raise UserError(f"stage {stage.name}: depends on {dep!r}, which is not an earlier stage")
+        seen.add(stage.name)
+
+
+def arm_ranges(ranges: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """The paper's four RL op ranges, placed on a ladder: with ID 2-10, edge 11-14, hard 15-20 they are
+    id 7-10, mixed 9-12, edge 11-14, hard 17-20 (the paper's arms); smaller ladders shift them down.
+    """
+    id_lo, id_hi = ranges["ID"]
+    e_lo, e_hi = ranges["OOD-edge"]
+    h_lo, h_hi = ranges["OOD-hard"]
+    return {
+        "id": (max(id_lo, id_hi - 3), id_hi),
+        "mixed": (max(id_lo, id_hi - 1), min(e_hi, e_lo + 1)),
+        "edge": (e_lo, e_hi),
+        "hard": (max(h_lo, h_hi - 3), h_hi),
+    }
+
+
+def read_ladder(folder: Path) -> dict[str, tuple[int, int]]:
+    import yaml
+
+    path = folder / "ladder.yaml"
+    if not path.is_file():
+        raise UserError(f"ladder stage {folder} has no ladder.yaml")
+    data = yaml.safe_load(path.read_text())
+    ranges = data.get("op_ranges") or {}
+    out: dict[str, tuple[int, int]] = {}
+    for key in ("ID", "OOD-edge", "OOD-hard"):
+        if not ranges.get(key):
+            raise UserError(
+                f"the ladder in {path} found no {key} range (see its notes); set the study's op ranges in "
+                "its preset YAML (`op_ranges:`) instead"
+            )
+        lo, hi = ranges[key]
+        out[key] = (int(lo), int(hi))
+    return out
+
+
+class StageRunner:
+    """Runs stages in order, skipping those whose marker holds the same resolved command."""
+
+    def __init__(self, root: str | Path, *, hashed_dirs: bool = True, echo: Callable[[str], None] = print,
+                 execute: Callable[[list[str]], int] | None = None) -> None:
+        self.root = Path(root)
+        self.hashed_dirs = hashed_dirs
+        self.echo = echo
+        self.execute = execute or _execute_in_process
+        self.dirs: dict[str, Path] = {}
+        self.records: dict[str, dict[str, Any]] = {}
+
+    # -- resolution --------------------------------------------------------------------------------
+
+    def _substitute(self, arg: str, own: str) -> str:
+        def repl(m: re.Match[str]) -> str:
+            what, name, extra = m.group(1), m.group(2), m.group(3)
+            if what == "out":
+                return own
+            folder = self.dirs[name]
+            if what == "dir":
+                return str(folder)
+            if what == "final":
+                return str(folder / "final")
+            ranges = read_ladder(folder)
+            if what == "ranges":
+                return ",".join(f"{k}={lo}-{hi}" for k, (lo, hi) in ranges.items())
+            lo, hi = arm_ranges(ranges)[extra]
+            return f"[{lo}, {hi}]"
+
+        return _PLACEHOLDER.sub(repl, arg)
+
+    def resolve(self, stage: Stage) -> tuple[list[str], Path]:
+        marker_out = "{out}"
+        argv = [self._substitute(a, marker_out) for a in stage.argv]
+        digest = hashlib.sha256(json.dumps(argv).encode()).hexdigest()[:10]
+        folder = self.root / (f"{stage.name}-{digest}" if self.hashed_dirs and stage.shared else stage.name)
+        return [a.replace(marker_out, str(folder)) for a in argv], folder
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def run(self, stages: list[Stage]) -> dict[str, dict[str, Any]]:
+        check_graph(stages)
+        self.root.mkdir(parents=True, exist_ok=True)
+        for i, stage in enumerate(stages, 1):
+            argv, folder = self.resolve(stage)
+            self.dirs[stage.name] = folder
+            marker = folder / MARKER
+            header = f"[{i}/{len(stages)}] {stage.name}: {stage.title or stage.kind}"
+            previous = _read_marker(marker)
+            if previous is not None and previous.get("argv") == argv:
+                self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s), reusing {folder}")
+                self.records[stage.name] = previous
+                continue
+            if previous is not None and not self.hashed_dirs:
+                raise UserError(
+                    f"stage {stage.name}: {folder} was made by another command ({' '.join(previous['argv'])}); "
+                    "use another --out, or delete that folder"
+                )
+            self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
+            wall0, cpu0 = time.perf_counter(), _cpu_seconds()
+            rc = self.execute(argv)
+            if rc != 0:
+                raise UserError(f"stage {stage.name} failed (exit status {rc}): interplay {' '.join(argv)}")
+            record = {
+                "stage": stage.name,
+                "argv": argv,
+                "folder": str(folder),
+                "wall_s": round(time.perf_counter() - wall0, 3),
+                "cpu_s": round(_cpu_seconds() - cpu0, 3),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
+            os.replace(tmp, marker)
+            self.records[stage.name] = record
+            self.echo(f"    {stage.name} done in {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU")
+        return self.records
+
+
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (corpus workers), user + system."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _execute_in_process(argv: list[str]) -> int:
+    # In-process: the commands' own progress bars and log lines show as they run, and no second
+    # Python start-up (torch import) per stage.
+    from interplay.cli import main
+
+    return main(argv)
