@@ -20,9 +20,11 @@ of the step spent syncing the sampler's weights, sampling, scoring and training.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,8 +45,10 @@ def make_checkpoint(folder: Path, args) -> tuple[Path, list[dict]]:
                       num_key_value_heads=args.kv_heads, intermediate_size=args.ffn, max_position_embeddings=1024)
     model = build_model(cfg, len(tokenizer), seed=0)
     ck.save_checkpoint(folder, model, tokenizer, {}, None)
-    # CPU-scale problems (the demo corpus's world: few distractors, letters in trace order).
-    world = WorldOptions(distractors=(0, 2), letters="ordered")
+    # CPU-scale problems by default (the demo corpus's world: few distractors, letters in trace order);
+    # --distractors 0,12 gives the reference generator's longer problems.
+    lo, hi = (int(x) for x in args.distractors.split(","))
+    world = WorldOptions(distractors=(lo, hi), letters="ordered")
     problems = [generate(op=4 + i % 3, context="zoo", mode="forward", seed=1, index=i, options=world)
                 for i in range(args.prompts * (args.steps + 1))]
     return folder, problems
@@ -107,7 +111,8 @@ def run_ours(ckpt: Path, problems: list[dict], args) -> dict:
     med = statistics.median(s["total"] for s in steps)
     shares = {k: statistics.median(s[k] / s["total"] for s in steps) for k in ("sync", "sample", "score", "train")}
     return {"step_s": med, "all_steps_s": [round(s["total"], 3) for s in steps], "shares": shares,
-            "mean_completion_len": statistics.mean(lengths)}
+            "mean_completion_len": statistics.mean(lengths),
+            "mean_prompt_len": statistics.mean(len(p.prompt_ids) for p in batch_problems)}
 
 
 def run_trl(ckpt: Path, problems: list[dict], args) -> dict:
@@ -150,7 +155,8 @@ def run_trl(ckpt: Path, problems: list[dict], args) -> dict:
 
     trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=Dataset.from_list(rows),
                           processing_class=tokenizer, callbacks=[Clock()])
-    trainer.train()
+    with contextlib.redirect_stdout(sys.stderr):  # TRL prints its log dicts; stdout is for the report
+        trainer.train()
     # A rollout batch spans two optimiser steps; the first rollout batch is the warm-up.
     per_batch = [marks[i + 2] - marks[i] for i in range(0, len(marks) - 2, 2)][1:]
     lengths = [h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h]
@@ -168,6 +174,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=8, help="N prompts per GRPO step (two mini-batches of N/2)")
     parser.add_argument("--rollouts", type=int, default=8, help="r rollouts per prompt")
     parser.add_argument("--completion-len", type=int, default=96, help="new tokens per rollout (exactly)")
+    parser.add_argument("--distractors", default="0,2", help="distractor sentences per problem, LO,HI (default 0,2)")
     parser.add_argument("--steps", type=int, default=3, help="timed GRPO steps per side (after one warm-up step)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--skip-trl", action="store_true")
@@ -193,7 +200,8 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl_pkg.__version__},
         "model_parameters": params,
-        "settings": {k: getattr(args, k) for k in ("prompts", "rollouts", "completion_len", "steps", "hidden", "layers")},
+        "settings": {k: getattr(args, k) for k in ("prompts", "rollouts", "completion_len", "steps", "hidden", "layers",
+                                                  "distractors", "share_prompts")},
         "interplay": ours,
         "trl": trl,
     }

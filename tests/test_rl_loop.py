@@ -4,7 +4,10 @@ parameters moving, exact resume, metrics, and bad input rejected before any comp
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -293,6 +296,32 @@ def test_resume_refuses_a_changed_config(env, capsys):
     assert main(rl_args(env, out, **{"train.steps": 4, "checkpoint.every": 2, "grpo.mini_batch_prompts": 4,
                                      "reward.name": "strict"})) == 2
     assert "reward.name" in capsys.readouterr().err
+
+
+def test_two_processes_match_one(env):
+    """torchrun with 2 CPU processes (gloo): the same rollouts, rewards and (up to float order) updates."""
+    from safetensors.torch import load_file
+
+    common = {"train.steps": 2, "rollout.prompts": 8, "grpo.mini_batch_prompts": 4, "grpo.micro_batch_size": 8}
+    one, two = env / "rl-1proc", env / "rl-2proc"
+    assert main(rl_args(env, one, **common)) == 0
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "interplay"]
+    cmd += rl_args(env, two, **common)
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    a = [r for r in read_metrics(one) if "reward/mean" in r]
+    b = [r for r in read_metrics(two) if "reward/mean" in r]
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b, strict=True):
+        for key in ("reward/mean", "reward/std", "frac_reward_zero_std", "completions/mean_length",
+                    "budget/token_equivalents_generated"):
+            assert x[key] == y[key], key  # keyed sampling: the same rollouts whatever the process count
+        for key in ("kl", "clip_ratio", "entropy", "loss/policy", "grad_norm"):
+            assert x[key] == pytest.approx(y[key], rel=1e-3, abs=1e-6), key
+    wa, wb = load_file(str(one / "final" / "model.safetensors")), load_file(str(two / "final" / "model.safetensors"))
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-6)
 
 
 # -- bad input: clear errors before any compute -----------------------------------------------------------

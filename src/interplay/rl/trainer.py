@@ -247,8 +247,8 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
         say(f"rl: edge-of-competence selection {round_index} at step {step}: {stats['selected']} of "
             f"{stats['candidates']} candidates (mean pass@1 {stats['candidate_pass1']:.3f}, metric "
             f"{cfg.data.edge.metric}) in {stats['seconds']:.1f}s")
-        if metrics is not None:
-            metrics.write({"step": step, "selection": stats})
+        if metrics is not None:  # logged under the first (1-based) step that uses it: resume drops it with that step
+            metrics.write({"step": step + 1, "selection": stats})
         if not chosen and round_index > 0:
             say(f"rl: no candidate is at the edge of competence now; keeping the previous {len(pool)} prompts")
             return pool
