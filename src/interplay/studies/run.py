@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -58,3 +59,36 @@ def _rl_summary(folder: Path) -> tuple[list[str], list[list[object]]]:
     keys = ["reward/mean", "rollout/outcome_accuracy", "rollout/process_accuracy", "completions/mean_length", "kl"]
     picked = rows[:1] + rows[len(rows) // 2: len(rows) // 2 + 1] + rows[-1:] if len(rows) > 3 else rows
     return ["step", *keys], [[r.get("step"), *(r.get(k) for k in keys)] for r in picked]
+
+
+# -- studies ------------------------------------------------------------------------------------------
+
+
+def print_plan(preset: Preset, recipe: Recipe) -> None:
+    """The stage graph as commands; {final:NAME}, {dir:NAME}, {ranges:…}, {arm:…} are filled in at run time."""
+    print(f"# study {recipe.study}, preset {preset.name} ({preset.source}): {len(recipe.stages)} stages")
+    for i, stage in enumerate(recipe.stages, 1):
+        needs = f"  (after: {', '.join(stage.deps)})" if stage.deps else ""
+        print(f"# [{i}] {stage.name}: {stage.title}{needs}")
+        launcher = preset.launcher if stage.kind in ("pretrain", "midtrain", "rl") else "interplay"
+        argv = [a.replace("{out}", f"<cache>/{stage.name}-<hash>") for a in stage.argv]
+        print(f"{launcher} " + " ".join(shlex.quote(a) for a in argv))
+
+
+def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> Document:
+    from interplay.studies import study_reports
+
+    t0 = time.perf_counter()
+    runner = StageRunner(cache)
+    records = runner.run(recipe.stages)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = study_reports.write(preset, recipe, runner, out)
+    doc.heading("Stages and run times", 2)
+    doc.text(f"Stage folders are in {cache} (shared with other studies on this preset). Times are those of the run "
+             f"that made each stage; this invocation took {time.perf_counter() - t0:.0f} s wall.")
+    doc.table(*report.stage_table(records))
+    report.add_commands(doc, records)
+    doc.write(out)
+    (out / "stages.json").write_text(json.dumps(records, indent=1) + "\n")
+    print(f"\nreport: {out / 'report.md'} (and report.html)")
+    return doc

@@ -164,6 +164,8 @@ class StageRunner:
                     "use another --out, or delete that folder"
                 )
             self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
+            if stage.kind == "ladder":  # the ladder writes a file into its folder, not a folder of its own
+                folder.mkdir(parents=True, exist_ok=True)
             wall0, cpu0 = time.perf_counter(), _cpu_seconds()
             rc = self.execute(argv)
             if rc != 0:

@@ -1,0 +1,142 @@
+"""The report of each study: the paper's figures as tables and plots, from the stages' evaluations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from interplay.studies import report
+from interplay.studies.document import Document
+from interplay.studies.recipes import Preset, Recipe
+from interplay.studies.stages import StageRunner, read_ladder
+
+TITLES = {
+    "ladder": "Ladder: the base model's ID / OOD-edge / OOD-hard op ranges",
+    "extrapolation": "Extrapolation: RL on ID, mixed, edge and hard op ranges (paper Figure 3)",
+    "context": "Context transfer: context B exposure in pre-training, then RL on 50% A + 50% B (paper Figure 4)",
+    "allocation": "Allocation: one compute budget split between mid-training and RL (paper Figures 6 and 18)",
+    "rewards": "Rewards: outcome, composite and strict rewards (paper Figures 7 and 8)",
+}
+
+
+def write(preset: Preset, recipe: Recipe, runner: StageRunner, out: Path) -> Document:
+    doc = Document(f"{TITLES[recipe.study]} — preset {preset.name}")
+    doc.text(f"Preset file: {preset.source}. Every number below is read from the evaluations' results.json / "
+             "samples.jsonl in the stage folders; nothing is adjusted after the fact.")
+    if "ladder" in runner.dirs:
+        ranges = read_ladder(runner.dirs["ladder"])
+        doc.heading("Ladder of the base model", 2)
+        doc.text("From the base model's evaluation (`interplay ladder`, default thresholds: ID pass@k ≥ 0.9, "
+                 "OOD-hard pass@k ≤ 0.05). " + ", ".join(f"{k} = op {lo}–{hi}" for k, (lo, hi) in ranges.items())
+                 + ("" if preset.op_ranges is None else
+                    f". The preset fixes the study's ranges instead: {preset.op_ranges}."))
+    evals = {label: report.load_results(runner.dirs[stage]) for label, stage in recipe.evals.items()}
+    {"ladder": _ladder, "extrapolation": _extrapolation, "context": _context,
+     "allocation": _allocation, "rewards": _rewards}[recipe.study](doc, preset, recipe, runner, evals, out)
+    return doc
+
+
+def _ladder(doc, preset, recipe, runner, evals, out) -> None:
+    doc.heading("Base model", 2)
+    report.add_model_section(doc, evals, out, "ladder")
+
+
+def _extrapolation(doc, preset, recipe, runner, evals, out) -> None:
+    doc.heading("RL arms", 2)
+    rows = []
+    for stage in recipe.stages:
+        if stage.kind == "rl":
+            argv = runner.records[stage.name]["argv"]
+            ops = next((a.split("=", 1)[1] for a in argv if a.startswith("data.ops=")), "")
+            rows.append([stage.name, ops])
+    doc.table(["arm", "RL op range"], rows)
+    doc.text("Figure 3 of the paper: RL on the edge range lifts pass@k at large k on OOD-edge; RL on ID data "
+             "sharpens pass@1 there without lifting pass@k_max; nothing moves on OOD-hard.")
+    report.add_model_section(doc, evals, out, "extrapolation")
+    _deltas(doc, evals)
+
+
+def _deltas(doc: Document, evals: dict[str, Any]) -> None:
+    base = evals.get("base")
+    if base is None:
+        return
+    kmax = max(base["ks"])
+    doc.heading(f"Change against the base model (process pass@1 / pass@{kmax}, percentage points)", 3)
+    header = ["model"] + [f"{r} Δ@{k}" for r in base["op_ranges"] for k in (1, kmax)]
+    rows = []
+    for label, res in evals.items():
+        if label == "base":
+            continue
+        row: list[Any] = [label]
+        for r in base["op_ranges"]:
+            for k in (1, kmax):
+                a = report.pass_value(res, "op_range", r, "process", k)
+                b = report.pass_value(base, "op_range", r, "process", k)
+                row.append(None if a is None or b is None else f"{100 * (a - b):+.1f}")
+        rows.append(row)
+    doc.table(header, rows)
+
+
+def _context(doc, preset, recipe, runner, evals, out) -> None:
+    b = recipe.extra["context_b"]
+    exposures = recipe.extra["exposures"]
+    any_res = next(iter(evals.values()))
+    ks = any_res["ks"]
+    kmax = max(ks)
+    doc.heading(f"Context B ({b}) pass@k by op", 2)
+    doc.text(f"Context B appears in pre-training only at op 2, at the exposure shown; RL then trains on 50% A + "
+             f"50% B over all ops. Paper Figure 4: with 0% or 0.1% exposure RL leaves B near zero; from about 1% "
+             f"RL carries the reasoning over to B.")
+    by_label = {label: report.context_by_op(runner.dirs[stage], b, ks) for label, stage in recipe.evals.items()}
+    ops = sorted({o for v in by_label.values() for o in v})
+    for metric, k in (("process", kmax), ("process", 1), ("outcome", kmax)):
+        doc.heading(f"{metric} pass@{k} on context B", 3)
+        doc.table(["model"] + [f"op {o}" for o in ops],
+                  [[label] + [v.get(o, {}).get(f"{metric}@{k}") for o in ops] for label, v in by_label.items()])
+    labels = [f"{e}%" for e in exposures]
+    series = {}
+    for kind in ("base", "RL"):
+        series[f"{kind} pass@{kmax}"] = [
+            _mean([by_label[f"{kind} {e}%"].get(o, {}).get(f"process@{kmax}") for o in ops]) for e in exposures]
+    report.plot_bars(labels, series, out / "context_b.png", f"process pass@{kmax} on B (mean over ops)")
+    doc.image("context_b.png", f"process pass@{kmax} on context B, mean over ops, by exposure")
+    doc.heading("All contexts", 2)
+    report.add_model_section(doc, evals, out, "context")
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vs = [v for v in values if v is not None]
+    return sum(vs) / len(vs) if vs else None
+
+
+def _allocation(doc, preset, recipe, runner, evals, out) -> None:
+    plans = recipe.extra["plans"]
+    doc.heading("Budget split (interplay.budget)", 2)
+    p0 = plans[0]
+    doc.text(f"Total {p0['total_tokens']:,} training-token equivalents; a mid-training step is "
+             f"{p0['mid_tokens_per_step']:,} tokens; an RL step costs {p0['rl_token_equivalents_per_step']:,} "
+             f"token equivalents ((5/3)·N·r·L_total with N = {p0['prompts']}, r = {p0['rollouts']}, "
+             f"L_total = {p0['seq_len']}). Mid-training uses the corpus's midtrain split; RL the edge range.")
+    doc.table(["β (RL share)", "mid-training steps", "mid tokens", "RL steps", "RL token equivalents"],
+              [[f"{p['rl_share']:g}", p["mid_steps"], f"{p['mid_tokens']:,}", p["rl_steps"],
+                f"{p['rl_token_equivalents']:,}"] for p in plans])
+    any_res = next(iter(evals.values()))
+    kmax = max(any_res["ks"])
+    labels = [label for label in evals if label != "base"]
+    for r in ("OOD-edge", "OOD-hard"):
+        series = {f"pass@{k}": [report.pass_value(evals[l], "op_range", r, "process", k) for l in labels]
+                  for k in (1, kmax)}
+        report.plot_bars(labels, series, out / f"allocation_{r}.png", f"process pass@k on {r}")
+        doc.image(f"allocation_{r}.png", f"{r}: process pass@1 and pass@{kmax} per allocation (Figure 6/18)")
+    report.add_model_section(doc, evals, out, "allocation")
+
+
+def _rewards(doc, preset, recipe, runner, evals, out) -> None:
+    doc.heading("Reward arms", 2)
+    doc.table(["arm", "reward"], [[arm, str(spec)] for arm, spec in preset.rewards.items()])
+    doc.text("Figures 7 and 8 of the paper: process-aware rewards lower the share of right answers reached by a wrong "
+             "process and the structural errors (missing nodes, dependency mismatches).")
+    for r in next(iter(evals.values()))["op_ranges"]:
+        doc.heading(f"Right answer, wrong process and structural errors on {r}", 3)
+        doc.table(*report.error_rows(evals, "op_range", r))
+    report.add_model_section(doc, evals, out, "rewards")

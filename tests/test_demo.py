@@ -1,0 +1,54 @@
+"""`interplay demo` end to end at CI size: every stage runs for real (corpus, tokenizer, pre-training,
+GRPO, evaluation) and the outputs are complete and consistent; a rerun reuses the finished stages."""
+
+import json
+
+from interplay.cli import main
+
+
+def test_demo_ci_end_to_end_and_rerun(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "ci", "--out", str(out)]) == 0
+    first = capsys.readouterr().out
+
+    results = json.loads((out / "results.json").read_text())
+    rows = results["tables"]["pass_at_k"]
+    ops = {int(r["key"]) for r in rows if r["group"] == "op"}
+    assert ops == {2, 3, 4, 5}  # the CI eval split: op 2-5
+    for op in ops:
+        for metric in ("outcome", "process"):
+            values = [r["pass_at_k"] for r in rows if r["group"] == "op" and r["key"] == str(op) and r["metric"] == metric]
+            assert len(values) == len(results["ks"]) and all(0.0 <= v <= 1.0 for v in values)
+            assert values == sorted(values)  # pass@k never falls with k
+    assert results["settings"]["n"] == 4 and results["samples"] == 4 * results["problems"]
+    assert set(results["op_ranges"]) == {"ID", "OOD-edge", "OOD-hard"}
+
+    # the final checkpoint is the RL model, loadable as a Hugging Face folder
+    assert (out / "final" / "model.safetensors").is_file() and (out / "final" / "tokenizer.json").is_file()
+    assert (out / "final" / "model.safetensors").read_bytes() == (out / "rl" / "final" / "model.safetensors").read_bytes()
+
+    report = (out / "report.md").read_text()
+    assert "| model | ID pass@1 | ID pass@4 | OOD-edge pass@1" in report
+    assert "| base |" in report and "| RL |" in report
+    assert "interplay rl " in report and "interplay pretrain " in report  # the exact commands
+    assert "<table>" in (out / "report.html").read_text()
+    assert (out / "demo_pass_at_k_process.png").stat().st_size > 1000
+    for stage in ("corpus", "tokenizer", "pretrain", "rl", "eval-base", "eval-rl"):
+        assert f"=== [" in first and f"{stage}:" in first
+
+    # a rerun reuses every finished stage
+    assert main(["demo", "--preset", "ci", "--out", str(out)]) == 0
+    second = capsys.readouterr().out
+    assert second.count("done earlier") == 6 and "interplay eval --model" not in second
+
+    # an interrupted stage (no marker) runs again, and only it
+    (out / "eval-rl" / ".interplay-stage.json").unlink()
+    assert main(["demo", "--preset", "ci", "--out", str(out)]) == 0
+    third = capsys.readouterr().out
+    assert third.count("done earlier") == 5
+    assert json.loads((out / "results.json").read_text())["tables"] == results["tables"]
+
+
+def test_demo_bad_preset_is_one_line_error(tmp_path, capsys):
+    assert main(["demo", "--preset", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "demo-nope.yaml" in capsys.readouterr().err

@@ -1,0 +1,147 @@
+"""Studies: every recipe resolves into a valid stage graph on every preset; the runner caches and resumes."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from interplay.errors import UserError
+from interplay.studies.recipes import STUDIES, Preset, demo_recipe, preset_path, study_recipe
+from interplay.studies.stages import Stage, StageRunner, arm_ranges, check_graph
+
+
+@pytest.mark.parametrize("preset_name", ["demo", "cpu", "paper"])
+@pytest.mark.parametrize("study", STUDIES)
+def test_each_study_resolves_into_a_valid_graph(study, preset_name):
+    preset = Preset.load(preset_path("study", preset_name))
+    recipe = study_recipe(study, preset)
+    check_graph(recipe.stages)
+    names = [s.name for s in recipe.stages]
+    # every study starts from the ladder of its base model and evaluates what it reports
+    assert names[:3] == ["corpus", "tokenizer", "pretrain"] or study == "context"
+    assert all(stage in names for stage in recipe.evals.values())
+    kinds = [s.kind for s in recipe.stages]
+    if study == "extrapolation":
+        assert kinds.count("rl") == 4
+    if study == "rewards":
+        assert kinds.count("rl") == 4
+        rewards = [a for s in recipe.stages if s.kind == "rl" for a in s.argv if a.startswith("reward=")]
+        assert sorted(rewards) == sorted({
+            'reward={"name": "outcome"}', 'reward={"alpha": 0.5, "name": "composite"}',
+            'reward={"alpha": 0.2, "name": "composite"}', 'reward={"name": "strict"}'})
+    if study == "context":
+        assert kinds.count("pretrain") == 4 and kinds.count("rl") == 4 and kinds.count("tokenizer") == 1
+    # one base model for every arm: a single pre-training stage outside the context study
+    if study != "context":
+        assert kinds.count("pretrain") == 1
+
+
+def test_stage_configs_validate_with_their_overrides():
+    """The --set overrides a preset adds are accepted by the stages' own config loaders."""
+    from interplay.lm.trainconfig import load_run_config
+    from interplay.rl.config import load_rl_config
+
+    for name in ("demo", "cpu", "paper"):
+        p = Preset.load(preset_path("study", name))
+        load_run_config(p.pretrain, "pretrain", p.pretrain_set + ["tokenizer=x", "data.path=x"])
+        load_rl_config(p.rl, p.rl_set + ["init=x", "data.path=x", "data.ops=[2, 3]"])
+    p = Preset.load(preset_path("demo", "demo"))
+    load_run_config(p.pretrain, "pretrain", p.pretrain_set)
+    load_rl_config(p.rl, p.rl_set)
+
+
+def test_paper_preset_has_the_papers_settings():
+    p = Preset.load(preset_path("study", "paper"))
+    assert (p.eval.n, p.eval.temperature, p.eval.per_op) == (128, 0.7, 200)
+    assert p.op_ranges == {"ID": [2, 10], "OOD-edge": [11, 14], "OOD-hard": [15, 20]}
+    assert p.arms == {"id": [7, 10], "mixed": [9, 12], "edge": [11, 14], "hard": [17, 20]}
+    assert p.launcher.startswith("torchrun")
+    recipe = study_recipe("allocation", p)
+    steps = [(pl["rl_share"], pl["mid_steps"], pl["rl_steps"]) for pl in recipe.extra["plans"]]
+    assert steps == [(0, 8000, 0), (0.2, 6400, 40), (0.5, 4000, 100), (0.8, 1600, 160), (1, 0, 200)]
+
+
+def test_arm_ranges_reproduce_the_papers_arms_on_the_papers_ladder():
+    arms = arm_ranges({"ID": (2, 10), "OOD-edge": (11, 14), "OOD-hard": (15, 20)})
+    assert arms == {"id": (7, 10), "mixed": (9, 12), "edge": (11, 14), "hard": (17, 20)}
+    small = arm_ranges({"ID": (2, 3), "OOD-edge": (4, 5), "OOD-hard": (6, 8)})
+    assert small == {"id": (2, 3), "mixed": (2, 5), "edge": (4, 5), "hard": (6, 8)}
+
+
+def test_graph_errors_name_the_stage():
+    with pytest.raises(UserError, match="rl.*not an earlier stage"):
+        check_graph([Stage("rl", ["rl", "x.yaml", "--set", "init={final:pretrain}"])])
+    with pytest.raises(UserError, match="used twice"):
+        check_graph([Stage("a", ["eval"]), Stage("a", ["eval"])])
+    with pytest.raises(UserError, match="unknown study"):
+        study_recipe("nope", Preset.load(preset_path("study", "demo")))
+
+
+def test_bad_preset_field_is_named(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("name: x\ncorpus: corpus-demo.yaml\npretrain: pretrain-tiny.yaml\nrl: rl-tiny.yaml\nrl_sett: []\n")
+    with pytest.raises(UserError, match="rl_sett"):
+        Preset.load(bad)
+    bad.write_text("name: x\ncorpus: nothere.yaml\npretrain: pretrain-tiny.yaml\nrl: rl-tiny.yaml\n")
+    with pytest.raises(UserError, match="corpus"):
+        Preset.load(bad)
+
+
+def _fake_commands(calls, fail_on=None):
+    def execute(argv):
+        calls.append(argv)
+        if fail_on and argv[0] == fail_on:
+            return 1
+        if argv[0] != "ladder":
+            Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+        else:
+            Path(argv[argv.index("--yaml") + 1]).write_text(
+                "op_ranges:\n  ID: [2, 4]\n  OOD-edge: [5, 6]\n  OOD-hard: [7, 9]\n")
+        return 0
+    return execute
+
+
+def test_runner_reuses_finished_stages_resumes_after_failure_and_resolves_ladder_values(tmp_path):
+    stages = [
+        Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"]),
+        Stage("eval-base", ["eval", "--model", "{final:pretrain}", "--out", "{out}"]),
+        Stage("ladder", ["ladder", "--eval", "{dir:eval-base}", "--yaml", "{out}/ladder.yaml"]),
+        Stage("rl-edge", ["rl", "r.yaml", "--out", "{out}", "--set", "data.ops={arm:ladder:edge}"]),
+        Stage("eval-rl", ["eval", "--model", "{final:rl-edge}", "--op-ranges", "{ranges:ladder}", "--out", "{out}"]),
+    ]
+    calls = []
+    with pytest.raises(UserError, match="stage rl-edge failed"):
+        StageRunner(tmp_path, echo=lambda s: None, execute=_fake_commands(calls, fail_on="rl")).run(stages)
+    assert [c[0] for c in calls] == ["pretrain", "eval", "ladder", "rl"]
+    calls.clear()
+    runner = StageRunner(tmp_path, echo=lambda s: None, execute=_fake_commands(calls))
+    records = runner.run(stages)
+    # finished stages are reused; the failed one and those after it run
+    assert [c[0] for c in calls] == ["rl", "eval"]
+    assert calls[0][-1] == "data.ops=[5, 6]"
+    assert "ID=2-4,OOD-edge=5-6,OOD-hard=7-9" in calls[1]
+    assert calls[1][2] == str(runner.dirs["rl-edge"] / "final")
+    assert set(records) == {s.name for s in stages}
+    marker = json.loads((runner.dirs["rl-edge"] / ".interplay-stage.json").read_text())
+    assert marker["argv"] == calls[0]
+    # a changed command is a different stage folder (hashed), the old one stays cached
+    calls.clear()
+    stages[3] = Stage("rl-edge", ["rl", "r.yaml", "--out", "{out}", "--set", "data.ops={arm:ladder:hard}"])
+    runner2 = StageRunner(tmp_path, echo=lambda s: None, execute=_fake_commands(calls))
+    runner2.run(stages)
+    assert [c[0] for c in calls] == ["rl", "eval"] and runner2.dirs["rl-edge"] != runner.dirs["rl-edge"]
+
+
+def test_unhashed_runner_refuses_a_changed_command(tmp_path):
+    calls = []
+    StageRunner(tmp_path, hashed_dirs=False, echo=lambda s: None, execute=_fake_commands(calls)).run(
+        [Stage("pretrain", ["pretrain", "a.yaml", "--out", "{out}"])])
+    with pytest.raises(UserError, match="another command"):
+        StageRunner(tmp_path, hashed_dirs=False, echo=lambda s: None, execute=_fake_commands(calls)).run(
+            [Stage("pretrain", ["pretrain", "b.yaml", "--out", "{out}"])])
+
+
+def test_demo_recipe_is_the_pipeline():
+    p = Preset.load(preset_path("demo", "demo"))
+    kinds = [s.kind for s in demo_recipe(p)]
+    assert kinds == ["corpus", "tokenizer", "pretrain", "rl", "eval", "eval"]
