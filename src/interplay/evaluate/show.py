@@ -1,6 +1,6 @@
 """Drawing a problem's dependency graph, gold beside predicted, with the verifier's findings marked.
 
-Layout: an arc diagram — one node per line in trace (topological) order, each edge a bracket on the
+Layout: an arc diagram — one node per line in trace (topological) order, each edge an arc on the
 right from parent to child, longer edges further out. The predicted panel keeps the gold order for
 nodes of the same name, so the two panels line up; extra predicted nodes follow at the bottom.
 
@@ -48,18 +48,18 @@ def _label(name: str, value: Any, extra: str = "") -> str:
 
 
 def _draw(ax, nodes, row, styles, edges, title: str) -> None:
-    """Arc diagram: one node per row (trace order), boxes right-aligned at x=0, edges as brackets to the right."""
+    """Arc diagram: one node per row (trace order), boxes right-aligned at x=0, edges as arcs to the right."""
     from matplotlib.patches import FancyArrowPatch
 
     for (src, dst), (color, line) in edges.items():
         if src not in row or dst not in row:
             continue
-        span = abs(row[dst] - row[src])
-        arm = 10 + 9 * span  # longer edges stand further out, so brackets nest instead of crossing
+        # Arcs bulge to the right, as far as they are long: edges meet only at their nodes.
+        sign = -1.0 if row[dst] > row[src] else 1.0
         ax.add_patch(
             FancyArrowPatch((0.02, -row[src]), (0.02, -row[dst]), arrowstyle="-|>", mutation_scale=9, color=color,
-                            linestyle=line, lw=1.1, zorder=1, shrinkA=0, shrinkB=0,
-                            connectionstyle=f"arc,angleA=0,angleB=0,armA={arm},armB={arm},rad=4")
+                            linestyle=line, lw=1.1, zorder=1, shrinkA=2, shrinkB=2,
+                            connectionstyle=f"arc3,rad={0.6 * sign}")
         )
     for name, label in nodes:
         face, edge, width, style = styles[name]
