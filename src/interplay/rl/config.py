@@ -34,7 +34,7 @@ class EdgeConfig:
     candidates: int = 512  # problems examined per selection (drawn from the filtered split)
     samples: int = 16  # n completions per candidate
     k: int = 16
-    max_pass1: float = 0.5
+    max_pass1: float = 0.25  # the evaluation package's defaults (interplay.evaluate.ladder)
     min_passk: float = 0.5
     metric: str = "process"
     temperature: float = 1.0

@@ -156,6 +156,7 @@ def edge_select(
     (an all-gather of Python lists) brings the counts together. The result does not depend on the
     number of processes: the sampler's randomness is keyed per (seed, prompt, sample index).
     """
+    from interplay.evaluate.ladder import edge_of_competence
     from interplay.lm.sampler import Request, SamplingConfig
     from interplay.verify import load_gold, pass_at_k, verify
 
@@ -172,21 +173,19 @@ def edge_select(
         correct[c.prompt_index] += bool(ok)
         tokens += len(candidates[c.prompt_index].prompt_ids) + len(c.token_ids)
     local = [(i, correct[i]) for i in mine]
-    rows = gather([local, tokens]) if gather is not None else [[local, tokens]]
+    parts = gather([local, tokens]) if gather is not None else [[local, tokens]]
     counts: dict[int, int] = {}
     tokens = 0
-    for part_counts, part_tokens in rows:
+    for part_counts, part_tokens in parts:
         counts.update(dict(part_counts))
         tokens += part_tokens
+    # The keep rule is the evaluation package's: one definition of "edge of competence".
     n, k = cfg.samples, cfg.k
-    selected, pass1, passk = [], [], []
-    for i, problem in enumerate(candidates):
-        c = counts[i]
-        p1, pk = pass_at_k(n, c, 1), pass_at_k(n, c, k)
-        pass1.append(p1)
-        passk.append(pk)
-        if p1 <= cfg.max_pass1 and pk >= cfg.min_passk:
-            selected.append(problem)
+    rows = [{"id": i, "n": n, f"c_{cfg.metric}": counts[i]} for i in range(len(candidates))]
+    kept = edge_of_competence(rows, k, metric=cfg.metric, max_pass_1=cfg.max_pass1, min_pass_k=cfg.min_passk)
+    selected = [candidates[row["id"]] for row in kept]
+    pass1 = [pass_at_k(n, counts[i], 1) for i in range(len(candidates))]
+    passk = [pass_at_k(n, counts[i], k) for i in range(len(candidates))]
     stats = {
         "candidates": len(candidates),
         "selected": len(selected),
