@@ -138,6 +138,13 @@ def test_asking_for_some_sample_indices_gives_the_same_completions(sampler):
     part = list(sampler.generate([Request(ids, 4), Request(ids, 1)], config))
     assert [c.sample_index for c in part] == [4, 1]
     assert [c.token_ids for c in part] == [full[4].token_ids, full[1].token_ids]
+    # Interleaved prompts (rows regrouped by prompt inside the batch), yielded in request order.
+    other = sampler.encode(PROMPTS[2])
+    mixed = [Request(other, 0, 7), Request(ids, 5, 1), Request(other, 1, 7), Request(ids, 0, 1)] * 3
+    out = list(sampler.generate(mixed, config))
+    assert [(c.prompt_index, c.sample_index) for c in out] == [(r.prompt_index, r.sample_index) for r in mixed]
+    assert out[1].token_ids == full[5].token_ids and out[3].token_ids == full[0].token_ids
+    assert out[0].token_ids == out[4].token_ids == out[8].token_ids  # the same request, the same sample
 
 
 def test_seed_determinism(sampler):

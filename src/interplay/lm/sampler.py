@@ -239,7 +239,12 @@ class Sampler:
             if r.prompt_ids not in index_of:
                 index_of[r.prompt_ids] = len(chunk.prompts)
                 chunk.prompts.append(r.prompt_ids)
-            chunk.row_source.append(index_of[r.prompt_ids])
+        # Rows of one prompt side by side, so they can share its cache (randomness is keyed, so the
+        # order of rows changes nothing); completions are yielded in request order at the end.
+        given = list(chunk.requests)
+        order = sorted(range(len(given)), key=lambda i: index_of[given[i].prompt_ids])
+        chunk.requests = [given[i] for i in order]
+        chunk.row_source = [index_of[r.prompt_ids] for r in chunk.requests]
         lengths = np.array([len(p) for p in chunk.prompts], dtype=np.int64)
         prompt_len = int(lengths.max())
         ids = np.zeros((len(chunk.prompts), prompt_len), dtype=np.int64)  # right padding (never seen)
@@ -289,11 +294,13 @@ class Sampler:
                 running = np.ones(len(live), dtype=bool)
             # Finished rows not yet compacted away are fed too; what they compute is never read.
             logits = dec.decode(cache, torch.from_numpy(tokens_np).to(device), step)
+        done: list[Completion | None] = [None] * rows
         for row, r in enumerate(chunk.requests):
-            yield Completion(
+            done[order[row]] = Completion(
                 prompt_index=r.prompt_index,
                 sample_index=r.sample_index,
                 token_ids=generated[row],
                 text=self.decode(generated[row]),
                 finish_reason=reasons[row],
             )
+        yield from done  # type: ignore[misc]
