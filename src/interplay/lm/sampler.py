@@ -20,6 +20,9 @@ Guarantees (tested):
   part of the completion's token ids and text (end-of-sequence and padding are left out of the text).
 * Finished rows are dropped from the running batch (the cache is compacted) once enough of them
   have accumulated to pay for the copy.
+
+The sampler copies the model's weights into fused matrices when it is made: after the model's
+weights change (an RL step), make a new Sampler.
 """
 
 from __future__ import annotations
