@@ -8,7 +8,7 @@ from typing import Any
 from interplay.studies import report
 from interplay.studies.document import Document
 from interplay.studies.recipes import Preset, Recipe
-from interplay.studies.stages import StageRunner, read_ladder
+from interplay.studies.stages import StageRunner
 
 TITLES = {
     "ladder": "Ladder: the base model's ID / OOD-edge / OOD-hard op ranges",
@@ -24,16 +24,26 @@ def write(preset: Preset, recipe: Recipe, runner: StageRunner, out: Path) -> Doc
     doc.text(f"Preset file: {preset.source}. Every number below is read from the evaluations' results.json / "
              "samples.jsonl in the stage folders; nothing is adjusted after the fact.")
     if "ladder" in runner.dirs:
-        ranges = read_ladder(runner.dirs["ladder"])
-        doc.heading("Ladder of the base model", 2)
-        doc.text("From the base model's evaluation (`interplay ladder`, default thresholds: ID pass@k ≥ 0.9, "
-                 "OOD-hard pass@k ≤ 0.05). " + ", ".join(f"{k} = op {lo}–{hi}" for k, (lo, hi) in ranges.items())
-                 + ("" if preset.op_ranges is None else
-                    f". The preset fixes the study's ranges instead: {preset.op_ranges}."))
+        _ladder_section(doc, preset, runner.dirs["ladder"] / "ladder.yaml")
     evals = {label: report.load_results(runner.dirs[stage]) for label, stage in recipe.evals.items()}
     {"ladder": _ladder, "extrapolation": _extrapolation, "context": _context,
      "allocation": _allocation, "rewards": _rewards}[recipe.study](doc, preset, recipe, runner, evals, out)
     return doc
+
+
+def _ladder_section(doc: Document, preset: Preset, path: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    doc.heading("Ladder of the base model", 2)
+    ranges = data.get("op_ranges") or {}
+    doc.text("From the base model's evaluation (`interplay ladder`; ID: pass@k ≥ the ID threshold from op 2 up, "
+             "OOD-hard: pass@k ≤ the hard threshold up to the largest op, OOD-edge between). Proposed: "
+             + (", ".join(f"{k} = op {v[0]}–{v[1]}" for k, v in ranges.items() if v) or "no range")
+             + ("." if preset.op_ranges is None else
+                f". This preset fixes the study's ranges instead: {preset.op_ranges}."))
+    for note in data.get("notes") or []:
+        doc.text(f"Ladder note: {note}")
 
 
 def _ladder(doc, preset, recipe, runner, evals, out) -> None:

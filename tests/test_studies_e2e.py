@@ -1,0 +1,29 @@
+"""A study end to end at CI size: real stages, a report with the rewards tables, and a second study
+on the same preset reusing the shared base stages from the cache."""
+
+import json
+
+from interplay.cli import main
+
+
+def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsys):
+    out = tmp_path / "studies"
+    assert main(["study", "rewards", "--preset", "ci", "--out", str(out / "rewards")]) == 0
+    capsys.readouterr()
+    report = (out / "rewards" / "report.md").read_text()
+    for needle in ("## Reward arms", "| RL outcome |", "| RL strict |", "right_answer_wrong_process",
+                   "OOD-edge pass@1", "interplay rl ", 'reward={"name": "strict"}'):
+        assert needle in report
+    stages = json.loads((out / "rewards" / "stages.json").read_text())
+    assert sum(1 for name in stages if name.startswith("rl-reward-")) == 2
+    # both arms started from the same base model
+    inits = {a for name, r in stages.items() if name.startswith("rl-") for a in r["argv"] if a.startswith("init=")}
+    assert inits == {"init=" + stages["pretrain"]["folder"] + "/final"}
+    for name in ("eval-reward-outcome", "eval-reward-strict"):
+        results = json.loads((tmp_path / stages[name]["folder"] / "results.json").read_text())
+        assert results["settings"]["n"] == 4
+
+    assert main(["study", "ladder", "--preset", "ci", "--out", str(out / "ladder")]) == 0
+    second = capsys.readouterr().out
+    assert second.count("done earlier") == 5  # corpus, tokenizer, pretrain, eval-base, ladder
+    assert "Ladder of the base model" in (out / "ladder" / "report.md").read_text()
