@@ -145,3 +145,14 @@ def test_demo_recipe_is_the_pipeline():
     p = Preset.load(preset_path("demo", "demo"))
     kinds = [s.kind for s in demo_recipe(p)]
     assert kinds == ["corpus", "tokenizer", "pretrain", "rl", "eval", "eval"]
+
+
+def test_training_stages_go_through_the_presets_launcher(tmp_path):
+    """The paper preset's launcher (torchrun ... -m interplay) starts training stages as a process of
+    its own; here `true` / `false` stand in for it, so the stage succeeds or fails by the launcher's status."""
+    ok = StageRunner(tmp_path / "a", echo=lambda s: None, launcher="true")
+    ok.run([Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"])])
+    assert (ok.dirs["pretrain"] / ".interplay-stage.json").is_file()
+    with pytest.raises(UserError, match="stage rl failed"):
+        StageRunner(tmp_path / "b", echo=lambda s: None, launcher="false").run(
+            [Stage("rl", ["rl", "r.yaml", "--out", "{out}"])])

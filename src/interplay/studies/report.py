@@ -141,7 +141,11 @@ def add_commands(doc: Document, records: Mapping[str, Mapping[str, Any]], launch
     doc.text("Every stage is one command; its config file plus the --set overrides below are the complete settings "
              "(the seeds are the configs' `seed` fields and the evaluation's --seed). Each stage folder also keeps "
              "the resolved config its command wrote (interplay_run.json, eval_config.json, build.json).")
-    doc.code("\n".join(f"{launcher} " + " ".join(_quote(a) for a in r["argv"]) for r in records.values()))
+    lines = []
+    for r in records.values():
+        start = launcher if r["argv"][0] in ("pretrain", "midtrain", "rl") else "interplay"
+        lines.append(f"{start} " + " ".join(_quote(a) for a in r["argv"]))
+    doc.code("\n".join(lines))
 
 
 def _quote(arg: str) -> str:

@@ -79,7 +79,7 @@ def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> Documen
     from interplay.studies import study_reports
 
     t0 = time.perf_counter()
-    runner = StageRunner(cache)
+    runner = StageRunner(cache, launcher=preset.launcher)
     records = runner.run(recipe.stages)
     out.mkdir(parents=True, exist_ok=True)
     doc = study_reports.write(preset, recipe, runner, out)
@@ -87,7 +87,7 @@ def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> Documen
     doc.text(f"Stage folders are in {cache} (shared with other studies on this preset). Times are those of the run "
              f"that made each stage; this invocation took {time.perf_counter() - t0:.0f} s wall.")
     doc.table(*report.stage_table(records))
-    report.add_commands(doc, records)
+    report.add_commands(doc, records, preset.launcher)
     doc.write(out)
     (out / "stages.json").write_text(json.dumps(records, indent=1) + "\n")
     print(f"\nreport: {out / 'report.md'} (and report.html)")

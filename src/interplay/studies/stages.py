@@ -108,11 +108,12 @@ class StageRunner:
     """Runs stages in order, skipping those whose marker holds the same resolved command."""
 
     def __init__(self, root: str | Path, *, hashed_dirs: bool = True, echo: Callable[[str], None] = print,
-                 execute: Callable[[list[str]], int] | None = None) -> None:
+                 execute: Callable[[list[str]], int] | None = None, launcher: str = "interplay") -> None:
         self.root = Path(root)
         self.hashed_dirs = hashed_dirs
         self.echo = echo
-        self.execute = execute or _execute_in_process
+        self.launcher = launcher
+        self.execute = execute or self._execute
         self.dirs: dict[str, Path] = {}
         self.records: dict[str, dict[str, Any]] = {}
 
@@ -185,6 +186,17 @@ class StageRunner:
             self.records[stage.name] = record
             self.echo(f"    {stage.name} done in {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU")
         return self.records
+
+
+    def _execute(self, argv: list[str]) -> int:
+        # Training stages of a multi-GPU preset go through its launcher (torchrun ... -m interplay):
+        # only they are distributed; data, evaluation and the ladder run here, once.
+        if self.launcher != "interplay" and argv[0] in ("pretrain", "midtrain", "rl"):
+            import shlex
+            import subprocess
+
+            return subprocess.call([*shlex.split(self.launcher), *argv])
+        return _execute_in_process(argv)
 
 
 def _read_marker(path: Path) -> dict[str, Any] | None:
