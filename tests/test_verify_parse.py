@@ -128,7 +128,10 @@ def test_answer_comes_from_tags_then_answer_line():
     assert parse_completion(body).answer == 2
     assert parse_completion(f" {body} </solution> <answer> 5 </answer>").answer == 5
     assert parse_completion(f" {body} </solution> <answer> five </answer>").answer is None
-    assert parse_completion(f" {body} </solution> <answer> 7").answer == 7  # unclosed tag
+    assert parse_completion(f" {body} </solution> <answer> 7").answer == 7  # unclosed tag, cut at the end
+    # ...but an unclosed tag followed by more text is no answer (a length-cap reward hack seen in RL)
+    assert parse_completion(f" {body} </solution> <answer> 7 <question> 7 7 7").answer is None
+    assert parse_completion(f" {body} </solution> <answer> 7\nand more").answer is None
     assert parse_completion("<answer> -3 </answer>").answer == -3
 
 

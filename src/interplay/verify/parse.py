@@ -227,8 +227,10 @@ def extract_answer(text: str) -> tuple[int | None, int]:
         close = text.find("</answer>", start)
         if close >= 0:
             body = text[start:close]
-        else:  # unclosed tag: up to the next tag or line end
-            body = re.split(r"[<\n]", text[start:], maxsplit=1)[0]
+        else:
+            # Unclosed tag: only a completion cut right after the number counts. Reading "up to the
+            # next tag" let an RL policy write `<answer> 3` and babble on to the length cap for reward.
+            body = text[start:]
         m = _ANSWER_TAG_BODY.fullmatch(body)
         return (int(m.group(1)) if m and len(m.group(1)) <= _MAX_DIGITS else None), tag
     m = _ANSWER_LINE.search(text)
