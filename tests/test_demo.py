@@ -33,19 +33,19 @@ def test_demo_ci_end_to_end_and_rerun(tmp_path, capsys):
     assert "interplay rl " in report and "interplay pretrain " in report  # the exact commands
     assert "<table>" in (out / "report.html").read_text()
     assert (out / "demo_pass_at_k_process.png").stat().st_size > 1000
-    for stage in ("corpus", "tokenizer", "pretrain", "rl", "eval-base", "eval-rl"):
+    for stage in ("corpus", "tokenizer", "pretrain", "problems", "rl", "eval-base", "eval-rl"):
         assert f"=== [" in first and f"{stage}:" in first
 
     # a rerun reuses every finished stage
     assert main(["demo", "--preset", "ci", "--out", str(out)]) == 0
     second = capsys.readouterr().out
-    assert second.count("done earlier") == 6 and "interplay eval --model" not in second
+    assert second.count("done earlier") == 7 and "interplay eval --model" not in second
 
     # an interrupted stage (no marker) runs again, and only it
     (out / "eval-rl" / ".interplay-stage.json").unlink()
     assert main(["demo", "--preset", "ci", "--out", str(out)]) == 0
     third = capsys.readouterr().out
-    assert third.count("done earlier") == 5
+    assert third.count("done earlier") == 6
     assert json.loads((out / "results.json").read_text())["tables"] == results["tables"]
 
 

@@ -144,7 +144,7 @@ def test_unhashed_runner_refuses_a_changed_command(tmp_path):
 def test_demo_recipe_is_the_pipeline():
     p = Preset.load(preset_path("demo", "demo"))
     kinds = [s.kind for s in demo_recipe(p)]
-    assert kinds == ["corpus", "tokenizer", "pretrain", "rl", "eval", "eval"]
+    assert kinds == ["corpus", "tokenizer", "pretrain", "problems", "rl", "eval", "eval"]
 
 
 def test_training_stages_go_through_the_presets_launcher(tmp_path):

@@ -25,5 +25,5 @@ def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsy
 
     assert main(["study", "ladder", "--preset", "ci", "--out", str(out / "ladder")]) == 0
     second = capsys.readouterr().out
-    assert second.count("done earlier") == 5  # corpus, tokenizer, pretrain, eval-base, ladder
+    assert second.count("done earlier") == 6  # corpus, tokenizer, pretrain, problems, eval-base, ladder
     assert "Ladder of the base model" in (out / "ladder" / "report.md").read_text()

@@ -187,15 +187,26 @@ def pretrain_stages(p: Preset, corpus: str, tag: str) -> list[Stage]:
     return [
         Stage(base, ["pretrain", p.pretrain, "--out", "{out}", "--set", "tokenizer={dir:tokenizer}",
                      "--set", "data.path={dir:" + corpus + "}", *_sets(p.pretrain_set)], "pre-train the base model"),
-        Stage(f"eval-base{tag}", ["eval", "--model", "{final:" + base + "}", "--problems", "{dir:" + corpus + "}",
+        problems_stage(p, corpus),
+        Stage(f"eval-base{tag}", ["eval", "--model", "{final:" + base + "}", "--problems",
+                                   "{dir:problems" + _suffix(corpus) + "}/problems.jsonl",
                                    *p.eval.argv(), "--out", "{out}"], "evaluate the base model (process-verified pass@k)"),
         Stage(f"ladder{tag}", ["ladder", "--eval", "{dir:eval-base" + tag + "}", "--yaml", "{out}/ladder.yaml"],
               "ladder: ID / OOD-edge / OOD-hard op ranges of the base model"),
     ]
 
 
+def _suffix(corpus_stage: str) -> str:
+    return corpus_stage[len("corpus"):]
+
+
+def problems_stage(p: Preset, corpus: str) -> Stage:
+    return Stage("problems" + _suffix(corpus), ["problems", "--corpus", "{dir:" + corpus + "}", "--split", p.eval.split,
+                                                "--out", "{out}"], "the evaluation problems, each once")
+
+
 def eval_stage(p: Preset, name: str, model_stage: str, corpus: str, ranges: str, title: str = "") -> Stage:
-    return Stage(name, ["eval", "--model", "{final:" + model_stage + "}", "--problems", "{dir:" + corpus + "}",
+    return Stage(name, ["eval", "--model", "{final:" + model_stage + "}", "--problems", "{dir:problems" + _suffix(corpus) + "}/problems.jsonl",
                         *p.eval.argv(), "--op-ranges", ranges, "--out", "{out}"], title or f"evaluate {model_stage}")
 
 
@@ -310,14 +321,15 @@ def _context(p: Preset) -> Recipe:
         stages.append(Stage(base, ["pretrain", p.pretrain, "--out", "{out}", "--set", "tokenizer={dir:tokenizer}",
                                    "--set", "data.path={dir:" + cname + "}", *_sets(p.pretrain_set)],
                             f"pre-train with {exposure}% context B"))
+        stages.append(problems_stage(p, cname))
         stages.append(Stage("eval-base" + tag, ["eval", "--model", "{final:" + base + "}", "--problems",
-                                                "{dir:" + cname + "}", *p.eval.argv(), "--out", "{out}"],
+                                                "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), "--out", "{out}"],
                             f"evaluate the base model ({exposure}% B)"))
         ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}"))]
         stages.append(rl_stage(p, "rl" + tag, base, cname, spec.get("rl_ops") and str(spec["rl_ops"]), ctx_set,
                                title=f"RL on 50% A + 50% B ({exposure}% B in pre-training)"))
         stages.append(Stage("eval-rl" + tag, ["eval", "--model", "{final:rl" + tag + "}", "--problems",
-                                              "{dir:" + cname + "}", *p.eval.argv(), "--out", "{out}"],
+                                              "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), "--out", "{out}"],
                             f"evaluate the RL model ({exposure}% B)"))
         evals[f"base {exposure}%"] = "eval-base" + tag
         evals[f"RL {exposure}%"] = "eval-rl" + tag

@@ -29,7 +29,7 @@ from interplay.errors import UserError
 
 MARKER = ".interplay-stage.json"
 _PLACEHOLDER = re.compile(r"\{(out|dir|final|ranges|arm)(?::([A-Za-z0-9_.\-]+))?(?::([A-Za-z0-9_\-]+))?\}")
-COMMAND_KINDS = ("corpus", "tokenizer", "pretrain", "midtrain", "rl", "eval", "ladder")
+COMMAND_KINDS = ("problems", "corpus", "tokenizer", "pretrain", "midtrain", "rl", "eval", "ladder")
 
 
 @dataclass
@@ -196,6 +196,10 @@ class StageRunner:
             import subprocess
 
             return subprocess.call([*shlex.split(self.launcher), *argv])
+        if argv[0] == "problems":
+            from interplay.studies.problems import run_argv
+
+            return run_argv(argv)
         return _execute_in_process(argv)
 
 
