@@ -47,3 +47,9 @@ def run_argv(argv: list[str]) -> int:
     args = dict(zip(argv[1::2], argv[2::2]))
     write_unique_problems(args["--corpus"], args["--split"], args["--out"])
     return 0
+
+
+if __name__ == "__main__":  # python -m interplay.studies.problems --corpus DIR --split eval --out DIR
+    import sys
+
+    sys.exit(run_argv(["problems", *sys.argv[1:]]))

@@ -144,6 +144,9 @@ def add_commands(doc: Document, records: Mapping[str, Mapping[str, Any]], launch
     lines = []
     for r in records.values():
         start = launcher if r["argv"][0] in ("pretrain", "midtrain", "rl") else "interplay"
+        if r["argv"][0] == "problems":  # a study stage of this package, not an `interplay` command
+            lines.append("python -m interplay.studies.problems " + " ".join(_quote(a) for a in r["argv"][1:]))
+            continue
         lines.append(f"{start} " + " ".join(_quote(a) for a in r["argv"]))
     doc.code("\n".join(lines))
 

@@ -71,7 +71,11 @@ def print_plan(preset: Preset, recipe: Recipe) -> None:
         needs = f"  (after: {', '.join(stage.deps)})" if stage.deps else ""
         print(f"# [{i}] {stage.name}: {stage.title}{needs}")
         launcher = preset.launcher if stage.kind in ("pretrain", "midtrain", "rl") else "interplay"
-        argv = [a.replace("{out}", f"<cache>/{stage.name}-<hash>") for a in stage.argv]
+        if stage.kind == "problems":
+            launcher, stage_argv = "python -m interplay.studies.problems", stage.argv[1:]
+        else:
+            stage_argv = stage.argv
+        argv = [a.replace("{out}", f"<cache>/{stage.name}-<hash>") for a in stage_argv]
         print(f"{launcher} " + " ".join(shlex.quote(a) for a in argv))
 
 
