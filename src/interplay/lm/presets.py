@@ -14,7 +14,7 @@ from interplay.lm.configtools import CONFIG_DIR, from_mapping, read_yaml
 if TYPE_CHECKING:
     from transformers import Qwen2Config
 
-PRESET_NAMES = ("tiny", "cpu", "small", "paper")
+PRESET_NAMES = ("tiny", "cpu", "cpu-wide", "small", "paper")
 
 
 @dataclass
