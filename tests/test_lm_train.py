@@ -148,7 +148,7 @@ def test_resume_after_kill_9_gives_the_same_losses(env, baseline):
     cmd = [sys.executable, "-m", "interplay", "pretrain", TINY, "--out", str(out)] + base_args(env)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     metrics = out / "metrics.jsonl"
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:
             if metrics.is_file() and max(losses(out) or {0: 0}) >= 7:
