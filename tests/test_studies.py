@@ -156,3 +156,20 @@ def test_training_stages_go_through_the_presets_launcher(tmp_path):
     with pytest.raises(UserError, match="stage rl failed"):
         StageRunner(tmp_path / "b", echo=lambda s: None, launcher="false").run(
             [Stage("rl", ["rl", "r.yaml", "--out", "{out}"])])
+
+
+def test_context_b_by_op_counts_only_that_context(tmp_path):
+    from interplay.studies.report import context_by_op
+
+    rows = []
+    # school op 2: problem s1 solved by 1 of 2 samples (process), s2 by none; zoo rows all correct
+    for pid, ctx, op, flags in [("s1", "school", 2, [True, False]), ("s2", "school", 2, [False, False]),
+                                ("s3", "school", 3, [True, True]), ("z1", "zoo", 2, [True, True])]:
+        for j, ok in enumerate(flags):
+            rows.append({"id": pid, "op": op, "context": ctx, "mode": "forward", "sample_index": j,
+                         "outcome_correct": ok or pid == "s2", "process_correct": ok})
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cut = context_by_op(tmp_path, "school", [1, 2])
+    assert cut[2]["process@1"] == 0.25 and cut[2]["process@2"] == 0.5
+    assert cut[2]["outcome@1"] == 0.75 and cut[3]["process@1"] == 1.0
+    assert context_by_op(tmp_path, "movies", [1]) == {}

@@ -1,7 +1,7 @@
 """The evaluation problem set of a study: a corpus split written as JSONL, each problem once.
 
 Why: in an easy world (few distractors) small ops have few distinct graphs, so a corpus split can hold
-the same problem (same canonical id) twice — 7 of the demo corpus's 224 eval rows at op 2 — and
+the same problem (same canonical id) twice (4 of the demo corpus's 224 eval rows at op 2 repeat an earlier one) and
 `interplay eval` rightly refuses duplicate ids. Keeping the first occurrence of each id gives a
 problem set where every problem counts once in pass@k.
 """
