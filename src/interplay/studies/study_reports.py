@@ -123,13 +123,19 @@ def _allocation(doc, preset, recipe, runner, evals, out) -> None:
     plans = recipe.extra["plans"]
     doc.heading("Budget split (interplay.budget)", 2)
     p0 = plans[0]
+    per_rl = float(p0["rl_token_equivalents_per_step"])
     doc.text(f"Total {p0['total_tokens']:,} training-token equivalents; a mid-training step is "
-             f"{p0['mid_tokens_per_step']:,} tokens; an RL step costs {p0['rl_token_equivalents_per_step']:,} "
+             f"{p0['mid_tokens_per_step']:,} tokens; an RL step costs {per_rl:,.0f} "
              f"token equivalents ((5/3)·N·r·L_total with N = {p0['prompts']}, r = {p0['rollouts']}, "
-             f"L_total = {p0['seq_len']}). Mid-training uses the corpus's midtrain split; RL the edge range.")
-    doc.table(["β (RL share)", "mid-training steps", "mid tokens", "RL steps", "RL token equivalents"],
-              [[f"{p['rl_share']:g}", p["mid_steps"], f"{p['mid_tokens']:,}", p["rl_steps"],
-                f"{p['rl_token_equivalents']:,}"] for p in plans])
+             f"L_total = {p0['seq_len']}). Mid-training uses the corpus's midtrain split; RL the edge range. "
+             "Steps are whole numbers, so the cost actually spent (last column) can differ slightly from the plan.")
+    rows = []
+    for p in plans:
+        spent = p["mid_steps"] * p["mid_tokens_per_step"] + p["rl_steps"] * per_rl
+        rows.append([f"{p['rl_share']:g}", p["mid_steps"], f"{float(p['mid_tokens']):,.0f}", p["rl_steps"],
+                     f"{float(p['rl_token_equivalents']):,.0f}", f"{spent:,.0f}"])
+    doc.table(["β (RL share)", "mid-training steps", "mid tokens (plan)", "RL steps", "RL token equivalents (plan)",
+               "spent (steps × cost)"], rows)
     any_res = next(iter(evals.values()))
     kmax = max(any_res["ks"])
     labels = [label for label in evals if label != "base"]
