@@ -74,6 +74,10 @@ class Preset:
     allocation: dict[str, Any] = field(default_factory=dict)
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
     launcher: str = "interplay"  # how the documented commands start (torchrun for the paper preset)
+    # `interplay ladder` flags. Process pass@k by default: a small model's outcome pass@k is inflated by
+    # guessed answers (the demo's base model: outcome pass@16 0.375 at op 8 with no correct trace), so an
+    # outcome ladder would find no OOD-hard range.
+    ladder_args: list[str] = field(default_factory=lambda: ["--metric", "process"])
 
     @classmethod
     def load(cls, path: str | Path) -> Preset:
@@ -106,9 +110,11 @@ class Preset:
         self.rl = config_path(self.rl, f"{where}: rl")
         if self.midtrain is not None:
             self.midtrain = config_path(self.midtrain, f"{where}: midtrain")
-        for key in ("pretrain_set", "rl_set", "midtrain_set"):
+        for key in ("pretrain_set", "rl_set", "midtrain_set", "ladder_args"):
             values = getattr(self, key)
             if not isinstance(values, list) or any(not isinstance(v, str) or "=" not in v for v in values):
+                if key == "ladder_args" and isinstance(values, list) and all(isinstance(v, str) for v in values):
+                    continue
                 raise UserError(f"{where}: {key} must be a list of KEY=VALUE strings")
         if self.eval.n < 1 or self.eval.temperature < 0:
             raise UserError(f"{where}: eval.n must be positive and eval.temperature >= 0")
@@ -191,7 +197,8 @@ def pretrain_stages(p: Preset, corpus: str, tag: str) -> list[Stage]:
         Stage(f"eval-base{tag}", ["eval", "--model", "{final:" + base + "}", "--problems",
                                    "{dir:problems" + _suffix(corpus) + "}/problems.jsonl",
                                    *p.eval.argv(), "--out", "{out}"], "evaluate the base model (process-verified pass@k)"),
-        Stage(f"ladder{tag}", ["ladder", "--eval", "{dir:eval-base" + tag + "}", "--yaml", "{out}/ladder.yaml"],
+        Stage(f"ladder{tag}", ["ladder", "--eval", "{dir:eval-base" + tag + "}", "--yaml", "{out}/ladder.yaml",
+                               *p.ladder_args],
               "ladder: ID / OOD-edge / OOD-hard op ranges of the base model"),
     ]
 
