@@ -173,3 +173,18 @@ def test_context_b_by_op_counts_only_that_context(tmp_path):
     assert cut[2]["process@1"] == 0.25 and cut[2]["process@2"] == 0.5
     assert cut[2]["outcome@1"] == 0.75 and cut[3]["process@1"] == 1.0
     assert context_by_op(tmp_path, "movies", [1]) == {}
+
+
+def test_an_edited_config_file_is_a_new_stage(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("a: 1\n")
+    stages = [Stage("pretrain", ["pretrain", str(cfg), "--out", "{out}"])]
+    calls = []
+    first = StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls))
+    first.run(stages)
+    StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert len(calls) == 1  # unchanged: reused
+    cfg.write_text("a: 2\n")
+    second = StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls))
+    second.run(stages)
+    assert len(calls) == 2 and second.dirs["pretrain"] != first.dirs["pretrain"]

@@ -140,7 +140,7 @@ class StageRunner:
     def resolve(self, stage: Stage) -> tuple[list[str], Path]:
         marker_out = "{out}"
         argv = [self._substitute(a, marker_out) for a in stage.argv]
-        digest = hashlib.sha256(json.dumps(argv).encode()).hexdigest()[:10]
+        digest = hashlib.sha256(json.dumps([argv, _config_digests(argv)]).encode()).hexdigest()[:10]
         folder = self.root / (f"{stage.name}-{digest}" if self.hashed_dirs and stage.shared else stage.name)
         return [a.replace(marker_out, str(folder)) for a in argv], folder
 
@@ -155,14 +155,15 @@ class StageRunner:
             marker = folder / MARKER
             header = f"[{i}/{len(stages)}] {stage.name}: {stage.title or stage.kind}"
             previous = _read_marker(marker)
-            if previous is not None and previous.get("argv") == argv:
+            configs = _config_digests([a for a in argv if not a.startswith(str(folder))])  # not its own outputs
+            if previous is not None and previous.get("argv") == argv and previous.get("configs", {}) == configs:
                 self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s), reusing {folder}")
                 self.records[stage.name] = previous
                 continue
             if previous is not None and not self.hashed_dirs:
                 raise UserError(
-                    f"stage {stage.name}: {folder} was made by another command ({' '.join(previous['argv'])}); "
-                    "use another --out, or delete that folder"
+                    f"stage {stage.name}: {folder} was made by another command or config file contents "
+                    f"({' '.join(previous['argv'])}); use another --out, or delete that folder"
                 )
             self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
             if stage.kind == "ladder":  # the ladder writes a file into its folder, not a folder of its own
@@ -174,6 +175,7 @@ class StageRunner:
             record = {
                 "stage": stage.name,
                 "argv": argv,
+                "configs": configs,
                 "folder": str(folder),
                 "wall_s": round(time.perf_counter() - wall0, 3),
                 "cpu_s": round(_cpu_seconds() - cpu0, 3),
@@ -201,6 +203,15 @@ class StageRunner:
 
             return run_argv(argv)
         return _execute_in_process(argv)
+
+
+def _config_digests(argv: list[str]) -> dict[str, str]:
+    """Contents of the YAML config files a command names: an edited config is a different stage."""
+    out = {}
+    for arg in argv:
+        if arg.endswith((".yaml", ".yml")) and os.path.isfile(arg):
+            out[arg] = hashlib.sha256(Path(arg).read_bytes()).hexdigest()
+    return out
 
 
 def _read_marker(path: Path) -> dict[str, Any] | None:
