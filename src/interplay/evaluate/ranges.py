@@ -70,10 +70,3 @@ def parse_op_ranges(text: str | None, field: str = "--op-ranges") -> OpRanges:
     return check_op_ranges(ranges, field)
 
 
-def range_of(op: int | None, ranges: Mapping[str, tuple[int, int]]) -> str | None:
-    if op is None:
-        return None
-    for name, (lo, hi) in ranges.items():
-        if lo <= op <= hi:
-            return name
-    return None

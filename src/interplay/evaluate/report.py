@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interplay.evaluate.ranges import range_of
+from interplay.verify.passk import op_range_of
 
 ERROR_KINDS = ("wrong_answer", "unparseable", "missing", "dependency", "value", "extra")
 _GROUP_ORDER = {"overall": 0, "op_range": 1, "op": 2, "context": 3, "mode": 4}
@@ -41,7 +41,7 @@ def sample_errors(row: Mapping[str, Any]) -> dict[str, bool]:
 
 def group_keys(row: Mapping[str, Any], op_ranges: Mapping[str, tuple[int, int]]) -> list[tuple[str, str]]:
     keys = [("overall", "all")]
-    r = range_of(row.get("op"), op_ranges)
+    r = op_range_of(row.get("op"), op_ranges)
     if r is not None:
         keys.append(("op_range", r))
     for group in ("op", "context", "mode"):
