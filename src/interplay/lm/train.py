@@ -46,6 +46,13 @@ class Dist:
 
             dist.barrier()
 
+    def close(self) -> None:
+        """Tear down what `setup_dist` started (the process group of a torchrun launch)."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
 
 def setup_dist() -> Dist:
     import torch
@@ -380,10 +387,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     if metrics is not None:
         metrics.close()
     say(f"{cfg.stage}: done, {total} steps in {time.perf_counter() - t_start:.1f}s; final checkpoint {final}")
-    if W > 1:
-        import torch.distributed as tdist
-
-        tdist.destroy_process_group()
+    dist.close()
     sys.stdout.flush()
     return final
 

@@ -367,10 +367,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     if metrics is not None:
         metrics.close()
     say(f"rl: done, {total} steps in {time.perf_counter() - t_start:.1f}s; final checkpoint {final}")
-    if W > 1:
-        import torch.distributed as tdist
-
-        tdist.destroy_process_group()
+    dist.close()
     sys.stdout.flush()
     return final
 
