@@ -139,11 +139,25 @@ def test_tables_from_scripted_completions(setup, tmp_path):
 
     for name in ("pass_at_k.png", "pass_by_op.png", "report.md", "results.json"):
         assert (out / name).stat().st_size > 0
-    # One picture per failure type present in the samples.
+    # A few pictures per failure type present in the samples, each of a different problem.
     assert set(results["failure_pictures"]) == {"right_answer_wrong_process", "wrong_answer", "unparseable"} | _flags(rows)
-    for pic in results["failure_pictures"].values():
-        assert (out / pic["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for kind, pics in results["failure_pictures"].items():
+        having = {r["id"] for r in rows if _has(r, kind)}
+        assert len(pics) == min(3, len(having))
+        assert len({pic["id"] for pic in pics}) == len(pics) and {pic["id"] for pic in pics} <= having
+        for pic in pics:
+            assert (out / pic["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "right answer, wrong process" in (out / "report.md").read_text()
+
+
+def _has(row, kind) -> bool:
+    if kind == "right_answer_wrong_process":
+        return row["outcome_correct"] and not row["process_correct"]
+    if kind == "wrong_answer":
+        return not row["outcome_correct"]
+    if kind == "unparseable":
+        return not row["parse_ok"]
+    return bool(row["errors"][kind])
 
 
 def _flags(rows) -> set[str]:

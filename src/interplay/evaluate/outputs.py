@@ -9,20 +9,42 @@ from typing import Any
 
 from interplay.evaluate import report
 
-# Failure types illustrated by a picture each (the first sample showing it, in samples.jsonl order).
+# Failure types illustrated by pictures, and how many of each (distinct problems, spread over ops).
 FAILURE_TYPES = ("missing", "dependency", "value", "right_answer_wrong_process", "wrong_answer", "unparseable")
+PICTURES_PER_TYPE = 3
 
 
-def _failure_examples(rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    found: dict[str, Mapping[str, Any]] = {}
+def _failure_examples(
+    rows: Sequence[Mapping[str, Any]], per_type: int = PICTURES_PER_TYPE
+) -> dict[str, list[Mapping[str, Any]]]:
+    """Up to `per_type` samples of each failure type, each from a different problem.
+
+    A first pass takes at most one example per op (so the pictures are not all op 2), a second pass
+    fills what is left; within a pass, samples are taken in samples.jsonl order (deterministic).
+    """
+    flagged: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind in FAILURE_TYPES}
     for row in rows:
         flags = report.sample_errors(row)
         flags["right_answer_wrong_process"] = row["outcome_correct"] and not row["process_correct"]
         for kind in FAILURE_TYPES:
-            if kind not in found and flags[kind]:
-                found[kind] = row
-        if len(found) == len(FAILURE_TYPES):
-            break
+            if flags[kind]:
+                flagged[kind].append(row)
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for kind, candidates in flagged.items():
+        chosen: list[Mapping[str, Any]] = []
+        problems: set[str] = set()
+        ops: set[Any] = set()
+        for spread in (True, False):
+            for row in candidates:
+                if len(chosen) == per_type:
+                    break
+                if row["id"] in problems or (spread and row.get("op") in ops):
+                    continue
+                chosen.append(row)
+                problems.add(row["id"])
+                ops.add(row.get("op"))
+        if chosen:
+            found[kind] = chosen
     return found
 
 
@@ -56,10 +78,15 @@ def write_outputs(
 
         by_id = {p["id"]: p for p in problems}
         (out / "failures").mkdir(exist_ok=True)
-        for kind, row in _failure_examples(rows).items():
-            path = out / "failures" / f"{kind}.png"
-            draw_comparison(by_id[row["id"]], row["text"], path)
-            pictures[kind] = {"path": str(path.relative_to(out)), "id": row["id"], "sample_index": row["sample_index"]}
+        for kind, examples in _failure_examples(rows).items():
+            pictures[kind] = []
+            for number, row in enumerate(examples, start=1):
+                path = out / "failures" / f"{kind}-{number}.png"
+                draw_comparison(by_id[row["id"]], row["text"], path)
+                pictures[kind].append(
+                    {"path": str(path.relative_to(out)), "id": row["id"], "op": row.get("op"),
+                     "sample_index": row["sample_index"]}
+                )
 
     results = {
         "settings": dict(settings),
@@ -109,7 +136,11 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             lines.append(f"| {label} | {r['samples']} | {vals} | {r['right_answer_wrong_process']:.3f} |")
     if results["failure_pictures"]:
         lines += ["", "## Typical failures", ""]
-        for kind, pic in results["failure_pictures"].items():
-            lines.append(f"- {kind}: problem `{pic['id']}`, sample {pic['sample_index']} — ![{kind}]({pic['path']})")
+        for kind, pics in results["failure_pictures"].items():
+            lines.append(f"- {kind}:")
+            for pic in pics:
+                lines.append(
+                    f"  - op {pic['op']}, problem `{pic['id']}`, sample {pic['sample_index']}: ![{kind}]({pic['path']})"
+                )
     lines.append("")
     return "\n".join(lines)
