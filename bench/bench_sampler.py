@@ -10,6 +10,13 @@ temperature 0.7, no top-k / top-p. Runs alternate between the two samplers; the 
 Throughput = generated tokens / wall-clock seconds, prompt encoding included; also per CPU-second of
 the process (`time.process_time`), which other processes on a shared machine dilute less (with one
 thread; with more, waiting threads can spin and count).
+
+With --model DIR --problems P: the evaluation case instead. A trained checkpoint, the first eval problem
+of --op as the prompt, --batch samples of it, both sides stopping at </answer> or EOS with --new-tokens as
+the maximum (as `interplay eval` samples). Throughput counts useful tokens only (up to each row's stop):
+`generate` keeps computing finished rows until the last one stops; our sampler drops them.
+
+    .venv/bin/python bench/bench_sampler.py --model runs/pretrain-cpu/final --problems runs/corpus-cpu --op 4
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--skip-hf", action="store_true", help="time only interplay's sampler")
+    parser.add_argument("--model", help="a trained checkpoint folder: sample a real problem instead of random "
+                        "tokens, both sides stopping at </answer> or EOS (--new-tokens is then the maximum)")
+    parser.add_argument("--problems", help="with --model: problems (a corpus folder or a problems file)")
+    parser.add_argument("--op", type=int, default=4, help="with --model: use the first eval problem of this op")
     args = parser.parse_args()
 
     import torch
@@ -45,17 +56,21 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = toy_model(args.vocab, args.hidden, args.layers, args.heads, args.kv_heads, args.ffn, seed=0)
+    if args.model:
+        model, sampler, prompt, config = _trained(args)
+    else:
+        model = toy_model(args.vocab, args.hidden, args.layers, args.heads, args.kv_heads, args.ffn, seed=0)
+        sampler = Sampler(model, toy_tokenizer(args.vocab))
+        g = torch.Generator().manual_seed(0)
+        prompt = torch.randint(10, args.vocab, (args.prompt_len,), generator=g).tolist()
+        config = SamplingConfig(
+            temperature=args.temperature, max_new_tokens=args.new_tokens, stop_token_ids=(), stop_at_eos=False,
+            max_batch_rows=args.batch,
+        )
+        model.generation_config.eos_token_id = None  # no early stop: every row makes --new-tokens tokens
     params = sum(p.numel() for p in model.parameters())
-    sampler = Sampler(model, toy_tokenizer(args.vocab))
-    g = torch.Generator().manual_seed(0)
-    prompt = torch.randint(10, args.vocab, (args.prompt_len,), generator=g).tolist()
-    config = SamplingConfig(
-        temperature=args.temperature, max_new_tokens=args.new_tokens, stop_token_ids=(), stop_at_eos=False,
-        max_batch_rows=args.batch,
-    )
     requests = [Request(tuple(prompt), j) for j in range(args.batch)]
-    model.generation_config.eos_token_id = None  # no early stop: every row makes --new-tokens tokens
+    stop = sorted(sampler.stop_ids(config) | ({sampler.eos_token_id} if config.stop_at_eos else set()) - {None})
 
     def ours() -> int:
         return sum(len(c.token_ids) for c in sampler.generate(requests, config))
@@ -65,8 +80,15 @@ def main() -> None:
             out = model.generate(
                 torch.tensor([prompt]), do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0,
                 num_return_sequences=args.batch, max_new_tokens=args.new_tokens, pad_token_id=1,
+                eos_token_id=stop or None,
             )
-        return (out.shape[1] - len(prompt)) * out.shape[0]
+        new = out[:, len(prompt):]
+        if not stop:
+            return new.numel()
+        # Useful tokens only: up to and including each row's first stop token (generate pads after it).
+        is_stop = torch.isin(new, torch.tensor(stop))
+        first = torch.where(is_stop.any(1), is_stop.int().argmax(1) + 1, torch.full((new.shape[0],), new.shape[1]))
+        return int(first.sum())
 
     times: dict[str, list[float]] = {"interplay": [], "transformers": []}
     cpu: dict[str, list[float]] = {"interplay": [], "transformers": []}
@@ -98,6 +120,27 @@ def main() -> None:
         result["speedup_cpu_time"] = round(
             result["interplay"]["tokens_per_cpu_s"] / result["transformers"]["tokens_per_cpu_s"], 2)
     print(json.dumps(result, indent=2))
+
+
+def _trained(args):
+    """A trained checkpoint and one real prompt; both samplers stop at </answer> (and EOS)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from interplay.evaluate.problems import load_problems
+    from interplay.lm.sampler import Sampler, SamplingConfig
+    from interplay.text import format_prompt
+
+    if not args.problems:
+        raise SystemExit("--model needs --problems (a corpus folder or problems file)")
+    sampler = Sampler.from_pretrained(args.model, device="cpu", dtype="float32")
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    problems = [p for p in load_problems(args.problems) if p["op"] == args.op]
+    if not problems:
+        raise SystemExit(f"no problem of op {args.op} in {args.problems}")
+    prompt = list(sampler.encode(format_prompt(problems[0])))
+    config = SamplingConfig(temperature=args.temperature, max_new_tokens=args.new_tokens, max_batch_rows=args.batch)
+    return model, sampler, prompt, config
 
 
 if __name__ == "__main__":
