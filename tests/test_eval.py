@@ -231,3 +231,44 @@ def test_max_new_tokens_defaults_to_twice_the_longest_gold_completion(setup, tmp
     run_evaluation(cfg2, sampler=ScriptedSampler(problems))
     with pytest.raises(UserError, match="max_new_tokens"):
         run_evaluation(_config(path, model, out), sampler=ScriptedSampler(problems))
+
+
+def test_reuse_samples_copies_completions_and_recomputes_tables_with_new_ranges(setup, tmp_path):
+    problems, path, model = setup
+    first = tmp_path / "first"
+    cfg = _config(path, model, first)
+    cfg.max_new_tokens = None  # "auto" on both sides: the reused run takes the source's value
+    run_evaluation(cfg, sampler=ScriptedSampler(problems))
+
+    ranged = tmp_path / "ranged"
+    cfg2 = _config(path, model, ranged, op_ranges={"ID": (2, 3), "OOD-edge": (4, 12)}, reuse_samples=str(first))
+    cfg2.max_new_tokens = None
+    sampler = ScriptedSampler(problems)
+    results = run_evaluation(cfg2, sampler=sampler)
+    assert sampler.requested == []  # nothing sampled again
+    assert (ranged / "samples.jsonl").read_bytes() == (first / "samples.jsonl").read_bytes()
+    saved = json.loads((ranged / "eval_config.json").read_text())
+    assert saved["max_new_tokens"] == json.loads((first / "eval_config.json").read_text())["max_new_tokens"]
+    edge = {r["key"]: r["problems"] for r in results["tables"]["pass_at_k"] if r["group"] == "op_range"}
+    assert edge == {"ID": 2, "OOD-edge": 1}
+
+    # A partial source: the rest is sampled.
+    lines = (first / "samples.jsonl").read_text().splitlines(keepends=True)
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "eval_config.json").write_text((first / "eval_config.json").read_text())
+    (partial / "samples.jsonl").write_text("".join(lines[:5]))
+    cfg3 = _config(path, model, tmp_path / "from-partial", reuse_samples=str(partial))
+    cfg3.max_new_tokens = None
+    sampler = ScriptedSampler(problems)
+    run_evaluation(cfg3, sampler=sampler)
+    assert len(sampler.requested) == 3 * N - 5
+    assert (tmp_path / "from-partial" / "samples.jsonl").read_bytes() == (first / "samples.jsonl").read_bytes()
+
+    # Other sampling settings (here the temperature) or no evaluation at all: refused, naming the reason.
+    with pytest.raises(UserError, match="temperature"):
+        run_evaluation(_config(path, model, tmp_path / "hot", temperature=1.0, reuse_samples=str(first)),
+                       sampler=ScriptedSampler(problems))
+    with pytest.raises(UserError, match="holds no evaluation"):
+        run_evaluation(_config(path, model, tmp_path / "none", reuse_samples=str(tmp_path)),
+                       sampler=ScriptedSampler(problems))

@@ -22,6 +22,11 @@ def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsy
     for name in ("eval-reward-outcome", "eval-reward-strict"):
         results = json.loads((tmp_path / stages[name]["folder"] / "results.json").read_text())
         assert results["settings"]["n"] == 4
+    # The base model is sampled once: its ranged evaluation copies eval-base's completions.
+    base = tmp_path / stages["eval-base"]["folder"]
+    ranged = tmp_path / stages["eval-base-ranged"]["folder"]
+    assert json.loads((ranged / "results.json").read_text())["sampling_this_session"]["samples"] == 0
+    assert (ranged / "samples.jsonl").read_bytes() == (base / "samples.jsonl").read_bytes()
 
     assert main(["study", "ladder", "--preset", "ci", "--out", str(out / "ladder")]) == 0
     second = capsys.readouterr().out

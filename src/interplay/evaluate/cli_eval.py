@@ -45,6 +45,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser, out_required: bool = Tru
                         help='"ID=2-10,OOD-edge=11-14,OOD-hard=15-20" (default) or a YAML file from `interplay ladder`')
     parser.add_argument("--out", required=out_required, help="output folder")
     parser.add_argument("--no-pictures", action="store_true", help="skip the failure pictures")
+    parser.add_argument("--reuse-samples", default=None, metavar="DIR",
+                        help="copy the completions another evaluation (same model and sampling settings) already "
+                             "made of these problems instead of sampling them again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -62,6 +65,7 @@ def config_from_args(args: argparse.Namespace, out: str):
         max_new_tokens=args.max_new_tokens, seed=args.seed, batch_rows=args.batch_rows, device=args.device,
         backend=args.backend,
         op_ranges=parse_op_ranges(args.op_ranges), failure_pictures=not args.no_pictures, progress=not args.quiet,
+        reuse_samples=getattr(args, "reuse_samples", None),
     )
 
 

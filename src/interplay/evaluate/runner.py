@@ -67,6 +67,9 @@ class EvalConfig:
     op_ranges: OpRanges = field(default_factory=default_op_ranges)
     failure_pictures: bool = True
     progress: bool = True
+    # Another evaluation's folder: its completions of the same problems under the same sampling
+    # settings are copied instead of sampled again (studies: the base model with new op ranges).
+    reuse_samples: str | None = None
 
     def validate(self) -> EvalConfig:
         if not isinstance(self.n, int) or self.n < 1:
@@ -197,6 +200,13 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
                 )
 
     check(k for k in _IDENTITY_FIELDS if k != "max_new_tokens")  # before paying for loading the model
+    if cfg.reuse_samples is not None and missing:
+        reused = _reuse(Path(cfg.reuse_samples), cfg, settings, previous, problems, set(missing), samples_path)
+        if reused and cfg.max_new_tokens is None and previous is None:
+            previous = {"max_new_tokens": reused}
+        stored = read_samples(samples_path)
+        have = {(r["id"], r["sample_index"]) for r in stored}
+        missing = [(pi, j) for pi, r in enumerate(problems) for j in range(cfg.n) if (r["id"], j) not in have]
     if missing and sampler is None:
         from interplay.lm.sampler import load_sampler
 
@@ -222,6 +232,47 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
     from interplay.evaluate.outputs import write_outputs
 
     return write_outputs(cfg, settings, problems, rows, out, session)
+
+
+# What decides a completion besides its problem and sample index (sampling is keyed, see lm/sampling/rng).
+_SAMPLING_FIELDS = ("model_sha256", "temperature", "top_p", "top_k", "seed", "max_new_tokens")
+
+
+def _reuse(
+    source: Path,
+    cfg: EvalConfig,
+    settings: dict[str, Any],
+    previous: dict[str, Any] | None,
+    problems: list[dict[str, Any]],
+    missing: set[tuple[int, int]],
+    samples_path: Path,
+) -> int | None:
+    """Append `source`'s stored completions that this evaluation is missing; return its max_new_tokens.
+
+    Only when every sampling setting is the same: then the completion of (problem, sample j) is the
+    same bytes whichever run made it. Anything else is refused, naming the setting.
+    """
+    config_path = source / CONFIG_FILE
+    if not config_path.is_file():
+        raise UserError(f"--reuse-samples: {source} holds no evaluation ({CONFIG_FILE} missing)")
+    theirs = json.loads(config_path.read_text())
+    wanted_max = cfg.max_new_tokens if cfg.max_new_tokens is not None else (previous or {}).get("max_new_tokens")
+    for key in _SAMPLING_FIELDS:
+        mine = wanted_max if key == "max_new_tokens" else settings.get(key)
+        if mine is None and key == "max_new_tokens":
+            continue  # "auto": take the source's
+        if theirs.get(key) != mine:
+            raise UserError(
+                f"--reuse-samples: {source} was sampled with {key}={theirs.get(key)!r}, this evaluation uses "
+                f"{mine!r}; its completions cannot be reused"
+            )
+    want = {(problems[pi]["id"], j) for pi, j in missing}
+    rows = [r for r in read_samples(source / SAMPLES_FILE) if (r["id"], r["sample_index"]) in want]
+    if rows:
+        with samples_path.open("a", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return theirs.get("max_new_tokens")
 
 
 def _sample_and_verify(

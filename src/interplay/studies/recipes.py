@@ -217,6 +217,14 @@ def eval_stage(p: Preset, name: str, model_stage: str, corpus: str, ranges: str,
                         *p.eval.argv(), "--op-ranges", ranges, "--out", "{out}"], title or f"evaluate {model_stage}")
 
 
+def base_ranged_stage(p: Preset, ranges: str) -> Stage:
+    """The base model's evaluation with the study's op ranges: the same problems and sampling settings as
+    `eval-base`, so its completions are copied from there (keyed sampling makes them identical) and
+    only the tables are recomputed."""
+    stage = eval_stage(p, "eval-base-ranged", "pretrain", "corpus", ranges, "the base model's evaluation on the study's ranges")
+    return Stage(stage.name, stage.argv + ["--reuse-samples", "{dir:eval-base}"], stage.title)
+
+
 def rl_stage(p: Preset, name: str, init_stage: str, corpus: str, ops: str | None, extra: list[str] = (),
              title: str = "") -> Stage:
     argv = ["rl", p.rl, "--out", "{out}", "--set", "init={final:" + init_stage + "}",
@@ -271,7 +279,7 @@ def _extrapolation(p: Preset) -> Recipe:
     stages = base_stages(p)
     ranges = p.op_ranges_arg("ladder")
     evals = {"base": "eval-base-ranged"}
-    stages.append(eval_stage(p, "eval-base-ranged", "pretrain", "corpus", ranges, "evaluate the base model on the study's ranges"))
+    stages.append(base_ranged_stage(p, ranges))
     for arm in ARMS:
         stages.append(rl_stage(p, f"rl-{arm}", "pretrain", "corpus", p.arm_ops(arm, "ladder"),
                                title=f"RL on the {arm} op range"))
@@ -285,7 +293,7 @@ def _rewards(p: Preset) -> Recipe:
         raise UserError(f"preset {p.source}: the rewards study needs a `rewards:` mapping of arm -> reward")
     stages = base_stages(p)
     ranges = p.op_ranges_arg("ladder")
-    stages.append(eval_stage(p, "eval-base-ranged", "pretrain", "corpus", ranges))
+    stages.append(base_ranged_stage(p, ranges))
     evals = {"base": "eval-base-ranged"}
     for arm, reward in p.rewards.items():
         if not isinstance(reward, dict) or "name" not in reward:
@@ -366,7 +374,7 @@ def allocation_plan(p: Preset) -> list[dict[str, Any]]:
 def _allocation(p: Preset) -> Recipe:
     stages = base_stages(p)
     ranges = p.op_ranges_arg("ladder")
-    stages.append(eval_stage(p, "eval-base-ranged", "pretrain", "corpus", ranges))
+    stages.append(base_ranged_stage(p, ranges))
     evals = {"base": "eval-base-ranged"}
     plans = allocation_plan(p)
     for plan in plans:
