@@ -26,8 +26,10 @@ def measure_matmul_peak(device: str = "cpu", dtype=None, n: int = 2048, repeats:
     import torch
 
     dtype = dtype or torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+    # Its own generator: measuring must not move the global RNG a training run draws from.
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):

@@ -154,7 +154,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     import torch.nn.functional as F
 
     from interplay.lm import checkpoint as ck
-    from interplay.lm.metrics import MetricsWriter, eval_line, peak_flops, step_line
+    from interplay.lm.metrics import MetricsWriter, eval_line, measure_matmul_peak, peak_flops, step_line
     from interplay.lm.model import build_model, decay_groups
     from interplay.lm.packing import IGNORE, DocRows, TrainRows, build_or_load_cache, eval_rows
 
@@ -281,6 +281,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     metrics = MetricsWriter(out, start, cfg.log.tensorboard) if dist.main else None
     ranges = cfg.eval.ranges()
     last_good = str(resume_from) if resume_from is not None else None
+    peak_now = [peak]
 
     def evaluate(step: int) -> None:
         if not dist.main:
@@ -305,6 +306,13 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         model.train()
         losses = {name: sums[name] / ns[name] for name in sums if ns[name]}
         say(eval_line(step, losses))
+        if device.type == "cpu" and peak_how.startswith("measured"):
+            # A CPU shared with other work measures a low peak (and MFU above 100%): the hardware's peak
+            # is the best measurement, so look again at every evaluation and keep the highest.
+            again = measure_matmul_peak("cpu", torch.float32, n=2048, repeats=3)
+            if again > peak_now[0] * 1.05:
+                peak_now[0] = again
+                say(f"{cfg.stage}: peak re-measured: {again / 1e12:.3f} TFLOP/s (MFU from here on uses it)")
         assert metrics is not None
         metrics.write({"step": step, "eval": losses})
 
@@ -370,7 +378,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         done = step + 1
         train_time += dt
         tok_s = B * T / dt
-        mfu = fpt * tok_s / (peak * W)
+        mfu = fpt * tok_s / (peak_now[0] * W)
         eta = train_time / (done - start) * (total - done)
         if metrics is not None:
             metrics.write({"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
