@@ -85,6 +85,10 @@ def test_bad_preset_field_is_named(tmp_path):
     bad.write_text("name: x\ncorpus: nothere.yaml\npretrain: pretrain-tiny.yaml\nrl: rl-tiny.yaml\n")
     with pytest.raises(UserError, match="corpus"):
         Preset.load(bad)
+    bad.write_text("name: x\ncorpus: corpus-demo.yaml\npretrain: pretrain-tiny.yaml\nrl: rl-tiny.yaml\n"
+                   "context: {corpora: {'0': corpus-demo.yaml}, pretrain_set: [train.tokens]}\n")
+    with pytest.raises(UserError, match="context.pretrain_set"):
+        study_recipe("context", Preset.load(bad))
 
 
 def _fake_commands(calls, fail_on=None):

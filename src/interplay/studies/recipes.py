@@ -308,6 +308,14 @@ def _rewards(p: Preset) -> Recipe:
     return Recipe("rewards", stages, evals)
 
 
+def _list(spec: dict[str, Any], key: str, p: Preset) -> list[str]:
+    """`context.pretrain_set` / `context.rl_set`: extra overrides for this study's own runs."""
+    value = spec.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and "=" in v for v in value):
+        raise UserError(f"preset {p.source}: context.{key} must be a list of key=value overrides")
+    return value
+
+
 def _context(p: Preset) -> Recipe:
     spec = p.context
     corpora = spec.get("corpora")
@@ -334,13 +342,15 @@ def _context(p: Preset) -> Recipe:
                                 "train the tokenizer (all contexts)"))
         base = "pretrain" + tag
         stages.append(Stage(base, ["pretrain", p.pretrain, "--out", "{out}", "--set", "tokenizer={dir:tokenizer}",
-                                   "--set", "data.path={dir:" + cname + "}", *_sets(p.pretrain_set)],
+                                   "--set", "data.path={dir:" + cname + "}", *_sets(p.pretrain_set),
+                                   *_sets(_list(spec, "pretrain_set", p))],
                             f"pre-train with {exposure}% context B"))
         stages.append(problems_stage(p, cname))
         stages.append(Stage("eval-base" + tag, ["eval", "--model", "{final:" + base + "}", "--problems",
                                                 "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), "--out", "{out}"],
                             f"evaluate the base model ({exposure}% B)"))
-        ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}"))]
+        ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}")),
+                   *_sets(_list(spec, "rl_set", p))]
         stages.append(rl_stage(p, "rl" + tag, base, cname, spec.get("rl_ops") and str(spec["rl_ops"]), ctx_set,
                                title=f"RL on 50% A + 50% B ({exposure}% B in pre-training)"))
         stages.append(Stage("eval-rl" + tag, ["eval", "--model", "{final:rl" + tag + "}", "--problems",
