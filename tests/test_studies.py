@@ -192,3 +192,28 @@ def test_an_edited_config_file_is_a_new_stage(tmp_path):
     second = StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls))
     second.run(stages)
     assert len(calls) == 2 and second.dirs["pretrain"] != first.dirs["pretrain"]
+
+
+def _results(values: dict) -> dict:
+    """A results.json with process pass@k per op range: values = {range: (pass@1, pass@8)}."""
+    rows = [{"group": "op_range", "key": r, "metric": "process", "k": k, "pass_at_k": v, "problems": 10}
+            for r, (p1, p8) in values.items() for k, v in ((1, p1), (8, p8))]
+    return {"ks": [1, 8], "op_ranges": {r: [2, 3] for r in values}, "tables": {"pass_at_k": rows, "errors": []}}
+
+
+def test_findings_are_checked_by_rule_not_by_hand():
+    from interplay.studies.document import Document
+    from interplay.studies.study_reports import _checks, _delta
+
+    evals = {"base": _results({"ID": (0.5, 0.90), "OOD-edge": (0.05, 0.30)}),
+             "RL edge": _results({"ID": (0.5, 0.88), "OOD-edge": (0.10, 0.45)}),
+             "RL id": _results({"ID": (0.7, 0.95), "OOD-edge": (0.05, 0.30)})}
+    assert _delta(evals, "RL edge", "OOD-edge", 8) == pytest.approx(0.15)
+    assert _delta(evals, "RL id", "ID", 8) == pytest.approx(0.05)
+    assert _delta(evals, "RL hard", "ID", 8) is None
+    doc = Document("t")
+    _checks(doc, [("edge", "+15.0", ">= +10.0", True), ("id", "+5.0", "|Δ| < 3.0", False), ("gone", None, "x", None)])
+    text = doc.markdown()
+    assert "| edge | +15.0 | >= +10.0 | yes |" in text
+    assert "| id | +5.0 | \\|Δ\\| < 3.0 | no |" in text  # a | inside a cell is escaped
+    assert "| gone |" in text and "| n/a |" in text

@@ -28,6 +28,11 @@ def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsy
     assert json.loads((ranged / "results.json").read_text())["sampling_this_session"]["samples"] == 0
     assert (ranged / "samples.jsonl").read_bytes() == (base / "samples.jsonl").read_bytes()
 
+    # The paper's claims are checked by rule in the report, with a verdict per claim.
+    assert "The paper's findings, checked on this run" in report
+    findings = [line for line in report.splitlines() if "strict reward gives a lower" in line]
+    assert len(findings) == 2 and all(line.rstrip().endswith(("| yes |", "| no |")) for line in findings)
+
     assert main(["study", "ladder", "--preset", "ci", "--out", str(out / "ladder")]) == 0
     second = capsys.readouterr().out
     assert second.count("done earlier") == 6  # corpus, tokenizer, pretrain, problems, eval-base, ladder

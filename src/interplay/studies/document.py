@@ -40,7 +40,8 @@ class Document:
                 header, rows = value
                 out.append("| " + " | ".join(header) + " |")
                 out.append("|" + "---|" * len(header))
-                out += ["| " + " | ".join(r) + " |" for r in rows]
+                # a bare | inside a cell would end it
+                out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
                 out.append("")
             elif kind == "image":
                 out += [f"![{value[1]}]({value[0]})", ""]

@@ -64,6 +64,17 @@ def _extrapolation(doc, preset, recipe, runner, evals, out) -> None:
              "sharpens pass@1 there without lifting pass@k_max; nothing moves on OOD-hard.")
     report.add_model_section(doc, evals, out, "extrapolation")
     _deltas(doc, evals)
+    base = evals.get("base")
+    if base is not None:
+        kmax = max(base["ks"])
+        edge = _delta(evals, "RL edge", "OOD-edge", kmax)
+        id_ = _delta(evals, "RL id", "ID", kmax)
+        _checks(doc, [
+            (f"RL on the edge range raises OOD-edge process pass@{kmax} by at least 10 points", _pts(edge), ">= +10.0",
+             None if edge is None else edge >= 0.10),
+            (f"RL on the ID range moves ID process pass@{kmax} by less than 3 points", _pts(id_), "|Δ| < 3.0",
+             None if id_ is None else abs(id_) < 0.03),
+        ])
 
 
 def _deltas(doc: Document, evals: dict[str, Any]) -> None:
@@ -87,6 +98,29 @@ def _deltas(doc: Document, evals: dict[str, Any]) -> None:
     doc.table(header, rows)
 
 
+def _delta(evals: dict[str, Any], label: str, op_range: str, k: int) -> float | None:
+    """Process pass@k of `label` minus the base model's on one op range (None when either is missing)."""
+    if label not in evals or "base" not in evals:
+        return None
+    a = report.pass_value(evals[label], "op_range", op_range, "process", k)
+    b = report.pass_value(evals["base"], "op_range", op_range, "process", k)
+    return None if a is None or b is None else a - b
+
+
+def _pts(value: float | None) -> str | None:
+    return None if value is None else f"{100 * value:+.1f}"
+
+
+def _checks(doc: Document, rows: list[tuple[str, Any, str, bool | None]]) -> None:
+    """The paper's qualitative claims as rules on this run's numbers: measured, criterion, holds or not."""
+    doc.heading("The paper's findings, checked on this run", 3)
+    doc.text("Each claim is a fixed rule on the numbers above (points = percentage points of process-verified "
+             "pass@k); \"no\" means the finding did not reproduce in this run, \"n/a\" that an arm or range is missing.")
+    doc.table(["claim", "measured", "criterion", "holds"],
+              [[claim, measured, rule, "n/a" if ok is None else ("yes" if ok else "no")]
+               for claim, measured, rule, ok in rows])
+
+
 def _context(doc, preset, recipe, runner, evals, out) -> None:
     b = recipe.extra["context_b"]
     exposures = recipe.extra["exposures"]
@@ -94,9 +128,9 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     ks = any_res["ks"]
     kmax = max(ks)
     doc.heading(f"Context B ({b}) pass@k by op", 2)
-    doc.text(f"Context B appears in pre-training only at op 2, at the exposure shown; RL then trains on 50% A + "
-             f"50% B over all ops. Paper Figure 4: with 0% or 0.1% exposure RL leaves B near zero; from about 1% "
-             f"RL carries the reasoning over to B.")
+    doc.text("Context B appears in pre-training only at op 2, at the exposure shown; RL then trains on 50% A + "
+             "50% B over all ops. Paper Figure 4: with 0% or 0.1% exposure RL leaves B near zero; from about 1% "
+             "RL carries the reasoning over to B.")
     by_label = {label: report.context_by_op(runner.dirs[stage], b, ks) for label, stage in recipe.evals.items()}
     ops = sorted({o for v in by_label.values() for o in v})
     for metric, k in (("process", kmax), ("process", 1), ("outcome", kmax)):
@@ -110,6 +144,16 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
             _mean([by_label[f"{kind} {e}%"].get(o, {}).get(f"process@{kmax}") for o in ops]) for e in exposures]
     report.plot_bars(labels, series, out / "context_b.png", f"process pass@{kmax} on B (mean over ops)")
     doc.image("context_b.png", f"process pass@{kmax} on context B, mean over ops, by exposure")
+    checks = []
+    for e, before, after in zip(exposures, series[f"base pass@{kmax}"], series[f"RL pass@{kmax}"]):
+        change = None if before is None or after is None else after - before
+        if float(e) == 0:
+            checks.append((f"0% exposure: after RL, B stays near zero (process pass@{kmax}, mean over ops)",
+                           None if after is None else f"{100 * after:.1f}", "< 5.0", None if after is None else after < 0.05))
+        elif float(e) >= 1:
+            checks.append((f"{e}% exposure: RL raises B's process pass@{kmax} (mean over ops) by at least 20 points",
+                           _pts(change), ">= +20.0", None if change is None else change >= 0.20))
+    _checks(doc, checks)
     doc.heading("All contexts", 2)
     report.add_model_section(doc, evals, out, "context")
 
@@ -144,6 +188,10 @@ def _allocation(doc, preset, recipe, runner, evals, out) -> None:
                   for k in (1, kmax)}
         report.plot_bars(labels, series, out / f"allocation_{r}.png", f"process pass@k on {r}")
         doc.image(f"allocation_{r}.png", f"{r}: process pass@1 and pass@{kmax} per allocation (Figure 6/18)")
+    spent = [p["mid_steps"] * p["mid_tokens_per_step"] + p["rl_steps"] * per_rl for p in plans]
+    spread = (max(spent) - min(spent)) / max(spent) if spent and max(spent) else None
+    _checks(doc, [("the arms cost the same token equivalents (spread of 'spent' over the arms)",
+                   None if spread is None else f"{100 * spread:.2f}%", "< 1%", None if spread is None else spread < 0.01)])
     report.add_model_section(doc, evals, out, "allocation")
 
 
@@ -155,4 +203,19 @@ def _rewards(doc, preset, recipe, runner, evals, out) -> None:
     for r in next(iter(evals.values()))["op_ranges"]:
         doc.heading(f"Right answer, wrong process and structural errors on {r}", 3)
         doc.table(*report.error_rows(evals, "op_range", r))
+    checks = []
+    for column, what in (("dependency", "dependency-mismatch rate"),
+                         ("right_answer_wrong_process", "right-answer-wrong-process rate")):
+        strict, outcome = _error_rate(evals, "RL strict", column), _error_rate(evals, "RL outcome", column)
+        checks.append((f"on OOD-edge, the strict reward gives a lower {what} than outcome-only",
+                       None if strict is None or outcome is None else f"{strict:.3f} vs {outcome:.3f}",
+                       "strict < outcome", None if strict is None or outcome is None else strict < outcome))
+    _checks(doc, checks)
     report.add_model_section(doc, evals, out, "rewards")
+
+
+def _error_rate(evals: dict[str, Any], label: str, column: str, op_range: str = "OOD-edge") -> float | None:
+    for row in (evals.get(label) or {}).get("tables", {}).get("errors", []):
+        if row["group"] == "op_range" and str(row["key"]) == op_range:
+            return row.get(column)
+    return None
