@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
 import time
+from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,8 +334,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         evaluate(0)
     model.train()
     t_start = time.perf_counter()
-    train_time = 0.0
-    lo_r, hi_r = dist.rank * (B // W), (dist.rank + 1) * (B // W)
+    recent: deque[float] = deque(maxlen=20)  # last step durations, for the ETA
+    lo_r = dist.rank * (B // W)  # this process's first row of each batch
     for step in range(start, total):
         t0, c0 = time.perf_counter(), time.process_time()
         lr = lr_at(step, total, cfg.optim)
@@ -376,10 +378,11 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         dt = time.perf_counter() - t0
         cpu_dt = time.process_time() - c0  # with wall time, shows how much a shared CPU slowed the step
         done = step + 1
-        train_time += dt
         tok_s = B * T / dt
         mfu = fpt * tok_s / (peak_now[0] * W)
-        eta = train_time / (done - start) * (total - done)
+        recent.append(dt)
+        # The median of recent steps: a paused or briefly contended run does not inflate the ETA for good.
+        eta = statistics.median(recent) * (total - done)
         if metrics is not None:
             metrics.write({"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
                            "tokens": done * B * T, "targets": n_targets, "tok_per_s": tok_s, "mfu": mfu, "step_s": dt,
