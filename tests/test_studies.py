@@ -217,3 +217,27 @@ def test_findings_are_checked_by_rule_not_by_hand():
     assert "| edge | +15.0 | >= +10.0 | yes |" in text
     assert "| id | +5.0 | \\|Δ\\| < 3.0 | no |" in text  # a | inside a cell is escaped
     assert "| gone |" in text and "| n/a |" in text
+
+
+def test_study_all_runs_the_four_in_order_and_goes_on_after_a_failure(tmp_path, monkeypatch, capsys):
+    from interplay.cli import main
+    from interplay.studies import run as run_module
+
+    calls = []
+
+    def fake_run_study(preset, recipe, out, cache):
+        calls.append((recipe.study, out, cache))
+        if recipe.study == "extrapolation":
+            raise UserError("the ladder found no ID range")
+
+    monkeypatch.setattr(run_module, "run_study", fake_run_study)
+    assert main(["study", "all", "--preset", "ci", "--out", str(tmp_path / "s")]) == 1
+    assert [c[0] for c in calls] == ["extrapolation", "rewards", "allocation", "context"]
+    assert {c[1] for c in calls} == {tmp_path / "s" / name for name in ("extrapolation", "rewards", "allocation", "context")}
+    assert {c[2] for c in calls} == {(tmp_path / "s" / "cache-ci").resolve()}
+    err = capsys.readouterr().err
+    assert "study extrapolation stopped: the ladder found no ID range" in err and "did not finish: extrapolation" in err
+
+    calls.clear()
+    assert main(["study", "all", "--preset", "ci", "--out", str(tmp_path / "s"), "--dry-run"]) == 0
+    assert calls == [] and capsys.readouterr().out.count("# study ") == 4

@@ -5,6 +5,8 @@ DIR) named by a hash of their exact command, so one base model serves every arm 
 that starts from the same pre-training; a rerun reuses finished stages and resumes an interrupted one.
 `--dry-run` prints the stage graph (the commands; values that depend on the ladder stay as
 placeholders) without running anything: the way to launch the paper preset stage by stage with torchrun.
+`interplay study all --preset P --out DIR` runs the four studies one after the other into DIR/NAME with
+one cache (DIR/cache-P); a study that fails does not stop the others, and the exit status says so.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from interplay.studies.recipes import PRESETS, STUDIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", choices=STUDIES, help="the study")
+    parser.add_argument("name", choices=STUDIES + ("all",), help="the study, or `all` for the four in turn")
     parser.add_argument("--preset", default="demo", help=f"{', '.join(PRESETS)} (configs/study-<preset>.yaml) or a YAML path")
-    parser.add_argument("--out", required=True, help="folder for report.md / report.html")
+    parser.add_argument("--out", required=True, help="folder for report.md / report.html (with `all`: the parent "
+                                                     "of one folder per study)")
     parser.add_argument("--cache", default=None, help="stage cache shared between studies (default: OUT/../cache-<preset>)")
     parser.add_argument("--dry-run", action="store_true", help="print the stage commands, run nothing")
 
@@ -30,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     path = args.preset if args.preset.endswith((".yaml", ".yml")) else preset_path("study", args.preset)
     preset = Preset.load(path)
+    if args.name == "all":
+        return _run_all(preset, Path(args.out), args)
     recipe = study_recipe(args.name, preset)
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else out.resolve().parent / f"cache-{preset.name}"
@@ -37,4 +42,36 @@ def run(args: argparse.Namespace) -> int:
         print_plan(preset, recipe)
         return 0
     run_study(preset, recipe, out, cache)
+    return 0
+
+
+# The order shares the most work first: three studies start from the one base model (extrapolation makes it
+# and its ladder); the context study pre-trains its own four models.
+ALL_ORDER = ("extrapolation", "rewards", "allocation", "context")
+
+
+def _run_all(preset, out, args) -> int:
+    import sys
+    from pathlib import Path
+
+    from interplay.errors import UserError
+    from interplay.studies.recipes import study_recipe
+    from interplay.studies.run import print_plan, run_study
+
+    recipes = [study_recipe(name, preset) for name in ALL_ORDER]  # a bad preset fails before any work
+    cache = Path(args.cache) if args.cache else out.resolve() / f"cache-{preset.name}"
+    failed: list[str] = []
+    for recipe in recipes:
+        if args.dry_run:
+            print_plan(preset, recipe)
+            continue
+        print(f"\n##### study {recipe.study} ({ALL_ORDER.index(recipe.study) + 1}/{len(ALL_ORDER)})", flush=True)
+        try:
+            run_study(preset, recipe, out / recipe.study, cache)
+        except UserError as exc:
+            failed.append(recipe.study)
+            print(f"study {recipe.study} stopped: {exc}", file=sys.stderr, flush=True)
+    if failed:
+        print(f"studies that did not finish: {', '.join(failed)} (rerun the same command to resume)", file=sys.stderr)
+        return 1
     return 0
