@@ -200,10 +200,10 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
                 )
 
     check(k for k in _IDENTITY_FIELDS if k != "max_new_tokens")  # before paying for loading the model
+    reused_max_new_tokens = None
     if cfg.reuse_samples is not None and missing:
-        reused = _reuse(Path(cfg.reuse_samples), cfg, settings, previous, problems, set(missing), samples_path)
-        if reused and cfg.max_new_tokens is None and previous is None:
-            previous = {"max_new_tokens": reused}
+        reused_max_new_tokens = _reuse(Path(cfg.reuse_samples), cfg, settings, previous, problems, set(missing),
+                                       samples_path)
         stored = read_samples(samples_path)
         have = {(r["id"], r["sample_index"]) for r in stored}
         missing = [(pi, j) for pi, r in enumerate(problems) for j in range(cfg.n) if (r["id"], j) not in have]
@@ -215,6 +215,8 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
         settings["max_new_tokens"] = cfg.max_new_tokens
     elif previous is not None:
         settings["max_new_tokens"] = previous.get("max_new_tokens")
+    elif reused_max_new_tokens is not None:
+        settings["max_new_tokens"] = reused_max_new_tokens  # "auto" here means: as the reused evaluation
     else:
         if sampler is None:
             raise UserError(f"--max-new-tokens: {out} has samples but no {CONFIG_FILE}; give it")

@@ -283,9 +283,9 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     metrics = MetricsWriter(out, start, cfg.log.tensorboard) if dist.main else None
     ranges = cfg.eval.ranges()
     last_good = str(resume_from) if resume_from is not None else None
-    peak_now = [peak]
 
     def evaluate(step: int) -> None:
+        nonlocal peak
         if not dist.main:
             return
         model.eval()
@@ -312,8 +312,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
             # A CPU shared with other work measures a low peak (and MFU above 100%): the hardware's peak
             # is the best measurement, so look again at every evaluation and keep the highest.
             again = measure_matmul_peak("cpu", torch.float32, n=2048, repeats=3)
-            if again > peak_now[0] * 1.05:
-                peak_now[0] = again
+            if again > peak * 1.05:
+                peak = again
                 say(f"{cfg.stage}: peak re-measured: {again / 1e12:.3f} TFLOP/s (MFU from here on uses it)")
         assert metrics is not None
         metrics.write({"step": step, "eval": losses})
@@ -379,7 +379,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         cpu_dt = time.process_time() - c0  # with wall time, shows how much a shared CPU slowed the step
         done = step + 1
         tok_s = B * T / dt
-        mfu = fpt * tok_s / (peak_now[0] * W)
+        mfu = fpt * tok_s / (peak * W)
         recent.append(dt)
         # The median of recent steps: a paused or briefly contended run does not inflate the ETA for good.
         eta = statistics.median(recent) * (total - done)
