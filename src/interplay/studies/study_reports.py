@@ -85,16 +85,9 @@ def _deltas(doc: Document, evals: dict[str, Any]) -> None:
     doc.heading(f"Change against the base model (process pass@1 / pass@{kmax}, percentage points)", 3)
     header = ["model"] + [f"{r} Δ@{k}" for r in base["op_ranges"] for k in (1, kmax)]
     rows = []
-    for label, res in evals.items():
-        if label == "base":
-            continue
-        row: list[Any] = [label]
-        for r in base["op_ranges"]:
-            for k in (1, kmax):
-                a = report.pass_value(res, "op_range", r, "process", k)
-                b = report.pass_value(base, "op_range", r, "process", k)
-                row.append(None if a is None or b is None else f"{100 * (a - b):+.1f}")
-        rows.append(row)
+    for label in evals:
+        if label != "base":
+            rows.append([label] + [_pts(_delta(evals, label, r, k)) for r in base["op_ranges"] for k in (1, kmax)])
     doc.table(header, rows)
 
 
