@@ -26,9 +26,13 @@ def test_each_study_resolves_into_a_valid_graph(study, preset_name):
     if study == "rewards":
         assert kinds.count("rl") == 4
         rewards = [a for s in recipe.stages if s.kind == "rl" for a in s.argv if a.startswith("reward=")]
+        # the outcome arm is the RL config's own reward: no override, so it is the extrapolation edge arm
         assert sorted(rewards) == sorted({
-            'reward={"name": "outcome"}', 'reward={"alpha": 0.5, "name": "composite"}',
+            'reward={"alpha": 0.5, "name": "composite"}',
             'reward={"alpha": 0.2, "name": "composite"}', 'reward={"name": "strict"}'})
+        assert recipe.evals["RL outcome"] == "eval-rl-edge"
+        edge = next(s for s in study_recipe("extrapolation", preset).stages if s.name == "rl-edge")
+        assert next(s for s in recipe.stages if s.name == "rl-edge").argv == edge.argv
     if study == "context":
         assert kinds.count("pretrain") == 4 and kinds.count("rl") == 4 and kinds.count("tokenizer") == 1
     # one base model for every arm: a single pre-training stage outside the context study

@@ -295,17 +295,31 @@ def _rewards(p: Preset) -> Recipe:
     ranges = p.op_ranges_arg("ladder")
     stages.append(base_ranged_stage(p, ranges))
     evals = {"base": "eval-base-ranged"}
+    default_reward = _rl_default_reward(p)
     for arm, reward in p.rewards.items():
         if not isinstance(reward, dict) or "name" not in reward:
             raise UserError(f"preset {p.source}: rewards.{arm} must be a mapping with a `name`")
         import json
 
-        stages.append(rl_stage(p, f"rl-reward-{arm}", "pretrain", "corpus", p.arm_ops("edge", "ladder"),
-                               ["--set", "reward=" + json.dumps(reward, sort_keys=True)],
+        if reward == default_reward:
+            # The RL config's own reward: this arm is exactly the extrapolation study's edge arm (same
+            # command, hence the same cached folder), so a preset that runs both trains it once.
+            rl_name, eval_name, extra = "rl-edge", "eval-rl-edge", []
+        else:
+            rl_name, eval_name = f"rl-reward-{arm}", f"eval-reward-{arm}"
+            extra = ["--set", "reward=" + json.dumps(reward, sort_keys=True)]
+        stages.append(rl_stage(p, rl_name, "pretrain", "corpus", p.arm_ops("edge", "ladder"), extra,
                                title=f"RL on the edge range with reward {arm}"))
-        stages.append(eval_stage(p, f"eval-reward-{arm}", f"rl-reward-{arm}", "corpus", ranges))
-        evals[f"RL {arm}"] = f"eval-reward-{arm}"
+        stages.append(eval_stage(p, eval_name, rl_name, "corpus", ranges))
+        evals[f"RL {arm}"] = eval_name
     return Recipe("rewards", stages, evals)
+
+
+def _rl_default_reward(p: Preset) -> dict[str, Any]:
+    """The reward the preset's RL config uses when a stage does not override it."""
+    from interplay.rl.config import load_rl_config
+
+    return load_rl_config(p.rl, list(p.rl_set) + ["init=unused"]).reward
 
 
 def _list(spec: dict[str, Any], key: str, p: Preset) -> list[str]:
