@@ -66,9 +66,21 @@ def test_splits_are_disjoint_by_canonical_graph(built):
             assert not ids[a] & ids[b], (a, b)
     # and each problem's id really is the hash of its own graph (not a row number)
     from interplay.world import WorldOptions, generate
+    from interplay.world.rng import derive_seed
 
     r = next(iter_records(out, "rl"))
     assert len(r["id"]) == 16 and r["split"] == "rl"
+    world = WorldOptions.from_dict(manifest["world"], where="world")
+    # replay row 0's draws (interplay.corpus.build.make_row): candidates until one hashes into the split
+    redrawn = []
+    for attempt in range(2000):
+        redrawn.append(generate(r["op"], r["context"], r["mode"], seed=manifest["seed"], options=world,
+                                index=derive_seed("interplay-corpus-row", "rl", 0, attempt)))
+        if redrawn[-1]["problem"] == r["problem"]:
+            break
+    assert redrawn[-1]["problem"] == r["problem"] and redrawn[-1]["id"] == r["id"]
+    # the candidates rejected before it were other problems, with other ids
+    assert len(redrawn) > 1 and all(g["id"] != r["id"] for g in redrawn[:-1])
 
 
 def test_mixture_counts_are_exact(built):

@@ -34,7 +34,7 @@ def test_demo_ci_end_to_end_and_rerun(tmp_path, capsys):
     assert "<table>" in (out / "report.html").read_text()
     assert (out / "demo_pass_at_k_process.png").stat().st_size > 1000
     for stage in ("corpus", "tokenizer", "pretrain", "problems", "rl", "eval-base", "eval-rl"):
-        assert f"=== [" in first and f"{stage}:" in first
+        assert "=== [" in first and f"{stage}:" in first
 
     # a rerun reuses every finished stage
     assert main(["demo", "--preset", "ci", "--out", str(out)]) == 0

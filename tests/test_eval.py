@@ -272,3 +272,16 @@ def test_reuse_samples_copies_completions_and_recomputes_tables_with_new_ranges(
     with pytest.raises(UserError, match="holds no evaluation"):
         run_evaluation(_config(path, model, tmp_path / "none", reuse_samples=str(tmp_path)),
                        sampler=ScriptedSampler(problems))
+
+
+def test_repeated_problems_count_once_from_a_corpus_and_are_refused_in_a_file(setup, tmp_path):
+    from interplay.evaluate.problems import load_problems, unique_by_id
+
+    problems, path, _ = setup
+    rows = [dict(problems[0]), dict(problems[1]), dict(problems[0]), dict(problems[0])]
+    kept, dropped = unique_by_id(rows)
+    assert [r["id"] for r in kept] == [problems[0]["id"], problems[1]["id"]] and dropped == 2
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+    with pytest.raises(UserError, match="duplicate"):
+        load_problems(twice)

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from interplay.errors import UserError
 
 
+def unique_by_id(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The first record of each id, in order, and how many repeats were dropped.
+
+    A corpus's ids are canonical (a hash of the problem's graph, names and context), so two rows with one id
+    are the same problem drawn twice: in an easy world small ops have few distinct graphs. Each problem
+    counts once in pass@k.
+    """
+    seen: set[str] = set()
+    kept = []
+    dropped = 0
+    for r in records:
+        key = str(r["id"])
+        if key in seen:
+            dropped += 1
+            continue
+        seen.add(key)
+        kept.append(r)
+    return kept, dropped
+
+
 def load_problems(path: str | Path, split: str = "eval", per_op: int | None = None) -> list[dict[str, Any]]:
     """Records in a stable order (by op, then as stored), each with a string `id`, `op`, `context`, `mode`.
 
-    `per_op` keeps the first N problems of each op (the paper evaluates 200 per op).
+    `per_op` keeps the first N problems of each op (the paper evaluates 200 per op). A corpus split may
+    draw one problem twice (see `unique_by_id`): it is kept once. A JSONL file must not repeat an id.
     """
     path = Path(path)
     if path.is_dir():
@@ -19,9 +42,12 @@ def load_problems(path: str | Path, split: str = "eval", per_op: int | None = No
             raise UserError(f"--problems: {path} is neither a JSONL file nor a corpus folder (no manifest.json)")
         from interplay.corpus import iter_records
 
-        records = [dict(r) for r in iter_records(path, split=split)]
+        records, dropped = unique_by_id(dict(r) for r in iter_records(path, split=split))
         if not records:
             raise UserError(f"--problems: corpus {path} has no records in split {split!r} (see --split)")
+        if dropped:
+            print(f"problems: {dropped} repeated problem(s) in split {split!r} of {path} counted once "
+                  f"({len(records)} unique)", file=sys.stderr)
     else:
         # The verifier's reader: accepts reference-format rows and names ids by line when absent.
         from interplay.verify.cli import load_problems as read_jsonl

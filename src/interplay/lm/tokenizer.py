@@ -77,7 +77,6 @@ def _pre_tokenizer():
 def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedTokenizerFast:
     """Train on `texts` (documents in the training format) and return a transformers fast tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     n_number_tokens = len(number_merges())  # 991 new tokens: 10..1000
     alphabet = pre_tokenizers.ByteLevel.alphabet()

@@ -203,8 +203,10 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     if W > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        def wrap(module):
+        def ddp(module):
             return DDP(module, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+
+        wrap = ddp
     rollout_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16,
                      "auto": torch.bfloat16 if device.type == "cuda" else torch.float32}[cfg.rollout.dtype]
     views = PolicySampler(policy, tokenizer, device, rollout_dtype)
@@ -229,10 +231,12 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     if W > 1:
         import torch.distributed as tdist
 
-        def gather(obj: list) -> list:
+        def gather_all(obj: list) -> list:
             parts: list[Any] = [None] * W
             tdist.all_gather_object(parts, obj)
             return parts
+
+        gather = gather_all
 
     def select(round_index: int, step: int) -> list:
         candidates = draw_candidates(full_pool, cfg.data.edge.candidates, cfg.train.seed, round_index)
@@ -320,8 +324,6 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
         t_train = time.perf_counter() - t1
         sums = _rollout_sums(batch)
         if W > 1:
-            import torch.distributed as tdist
-
             keys = sorted(sums)
             t = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
             tdist.all_reduce(t)

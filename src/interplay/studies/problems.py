@@ -1,9 +1,9 @@
 """The evaluation problem set of a study: a corpus split written as JSONL, each problem once.
 
 Why: in an easy world (few distractors) small ops have few distinct graphs, so a corpus split can hold
-the same problem (same canonical id) twice (4 of the demo corpus's 224 eval rows at op 2 repeat an earlier one) and
-`interplay eval` rightly refuses duplicate ids. Keeping the first occurrence of each id gives a
-problem set where every problem counts once in pass@k.
+the same problem (same canonical id) twice (4 of the demo corpus's 224 eval rows at op 2 repeat an earlier one).
+Keeping the first occurrence of each id (`interplay.evaluate.problems.unique_by_id`, as `interplay eval`
+does when given a corpus folder) gives a problem set where every problem counts once in pass@k.
 """
 
 from __future__ import annotations
@@ -19,26 +19,22 @@ FILE = "problems.jsonl"
 
 def write_unique_problems(corpus: str | Path, split: str, out: str | Path) -> dict[str, int]:
     from interplay.corpus import iter_records
+    from interplay.evaluate.problems import unique_by_id
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
-    rows = 0
+    records, dropped = unique_by_id(iter_records(corpus, split=split))
+    if not records:
+        raise UserError(f"corpus {corpus} has no problems in split {split!r}")
     path = out / FILE
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as f:
-        for record in iter_records(corpus, split=split):
-            rows += 1
-            if str(record["id"]) in seen:
-                continue
-            seen.add(str(record["id"]))
+        for record in records:
             f.write(json.dumps(record, sort_keys=True) + "\n")
-    if not seen:
-        raise UserError(f"corpus {corpus} has no problems in split {split!r}")
     os.replace(tmp, path)
-    stats = {"rows": rows, "unique": len(seen), "duplicates_dropped": rows - len(seen)}
+    stats = {"rows": len(records) + dropped, "unique": len(records), "duplicates_dropped": dropped}
     (out / "problems.json").write_text(json.dumps(stats) + "\n")
-    print(f"problems: {len(seen)} unique of {rows} rows in split {split!r} -> {path}")
+    print(f"problems: {len(records)} unique of {stats['rows']} rows in split {split!r} -> {path}")
     return stats
 
 

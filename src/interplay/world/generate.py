@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from interplay.errors import UserError
 from interplay.world.arithmetic import Arithmetic, assign_values, gradients, linear_forms
