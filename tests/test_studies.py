@@ -109,6 +109,31 @@ def _fake_commands(calls, fail_on=None):
     return execute
 
 
+def test_an_interrupted_stage_counts_the_time_of_every_attempt(tmp_path):
+    import time
+
+    stages = [Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"])]
+
+    def interrupted(argv):
+        time.sleep(0.3)
+        raise KeyboardInterrupt  # Ctrl-C (a kill -9 loses at most the clock's 30 s tick instead)
+
+    def finishing(argv):
+        time.sleep(0.1)
+        Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        StageRunner(tmp_path, echo=lambda s: None, execute=interrupted).run(stages)
+    runner = StageRunner(tmp_path, echo=lambda s: None, execute=finishing)
+    record = runner.run(stages)["pretrain"]
+    assert record["attempts"] == 2 and 0.4 <= record["wall_s"] < 5
+    assert not list(tmp_path.glob(".*.time.json"))  # the running total is gone once the stage is done
+    # a different command does not inherit another one's attempts
+    other = [Stage("pretrain", ["pretrain", "q.yaml", "--out", "{out}"])]
+    assert StageRunner(tmp_path, echo=lambda s: None, execute=finishing).run(other)["pretrain"]["attempts"] == 1
+
+
 def test_runner_reuses_finished_stages_resumes_after_failure_and_resolves_ladder_values(tmp_path):
     stages = [
         Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"]),

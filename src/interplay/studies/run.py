@@ -88,8 +88,9 @@ def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> Documen
     out.mkdir(parents=True, exist_ok=True)
     doc = study_reports.write(preset, recipe, runner, out)
     doc.heading("Stages and run times", 2)
-    doc.text(f"Stage folders are in {cache} (shared with other studies on this preset). Times are those of the run "
-             f"that made each stage; this invocation took {time.perf_counter() - t0:.0f} s wall.")
+    doc.text(f"Stage folders are in {cache} (shared with other studies on this preset). Times are those of the runs "
+             f"that made each stage, summed over its attempts when it was interrupted and resumed (\"?\": made "
+             f"before attempts were counted, last attempt only); this invocation took {time.perf_counter() - t0:.0f} s wall.")
     doc.table(*report.stage_table(records))
     report.add_commands(doc, records, preset.launcher)
     doc.write(out)

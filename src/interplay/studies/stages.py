@@ -168,8 +168,11 @@ class StageRunner:
             self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
             if stage.kind == "ladder":  # the ladder writes a file into its folder, not a folder of its own
                 folder.mkdir(parents=True, exist_ok=True)
-            wall0, cpu0 = time.perf_counter(), _cpu_seconds()
-            rc = self.execute(argv)
+            clock = _StageClock(self.root / f".{folder.name}.time.json", argv)
+            try:
+                rc = self.execute(argv)
+            finally:
+                clock.stop()
             if rc != 0:
                 raise UserError(f"stage {stage.name} failed (exit status {rc}): interplay {' '.join(argv)}")
             record = {
@@ -177,10 +180,12 @@ class StageRunner:
                 "argv": argv,
                 "configs": configs,
                 "folder": str(folder),
-                "wall_s": round(time.perf_counter() - wall0, 3),
-                "cpu_s": round(_cpu_seconds() - cpu0, 3),
+                "wall_s": round(clock.wall_s, 3),
+                "cpu_s": round(clock.cpu_s, 3),
+                "attempts": clock.attempts,
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
+            clock.path.unlink(missing_ok=True)
             folder.mkdir(parents=True, exist_ok=True)
             tmp = marker.with_suffix(".tmp")
             tmp.write_text(json.dumps(record, indent=1) + "\n")
@@ -203,6 +208,55 @@ class StageRunner:
 
             return run_argv(argv)
         return _execute_in_process(argv)
+
+
+class _StageClock:
+    """Wall and CPU time of a stage over all its attempts: an interrupted stage resumes, and its report
+    should count the time spent before the interruption too.
+
+    The running total is rewritten every `every` seconds (a daemon thread) to a small file beside the
+    stage folders, so a killed attempt loses at most that much; the next attempt of the same command
+    starts from it. Not inside the stage folder: commands check their own output folders.
+    """
+
+    def __init__(self, path: Path, argv: list[str], every: float = 30.0):
+        import threading
+
+        self.path = path
+        self.argv = argv
+        earlier = _read_marker(path) or {}
+        same = earlier.get("argv") == argv
+        self.earlier_wall = float(earlier.get("wall_s", 0.0)) if same else 0.0
+        self.earlier_cpu = float(earlier.get("cpu_s", 0.0)) if same else 0.0
+        self.attempts = int(earlier.get("attempts", 0)) + 1 if same else 1
+        self.wall0, self.cpu0 = time.perf_counter(), _cpu_seconds()
+        self._stop = threading.Event()
+        self._save()
+        self._thread = threading.Thread(target=self._tick, args=(every,), daemon=True)
+        self._thread.start()
+
+    @property
+    def wall_s(self) -> float:
+        return self.earlier_wall + time.perf_counter() - self.wall0
+
+    @property
+    def cpu_s(self) -> float:
+        return self.earlier_cpu + _cpu_seconds() - self.cpu0
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"argv": self.argv, "wall_s": self.wall_s, "cpu_s": self.cpu_s,
+                                   "attempts": self.attempts}) + "\n")
+        os.replace(tmp, self.path)
+
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self._save()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._save()
 
 
 def _config_digests(argv: list[str]) -> dict[str, str]:
