@@ -295,7 +295,7 @@ def _rewards(p: Preset) -> Recipe:
     ranges = p.op_ranges_arg("ladder")
     stages.append(base_ranged_stage(p, ranges))
     evals = {"base": "eval-base-ranged"}
-    default_reward = _rl_default_reward(p)
+    default_reward = _rl_config(p).reward  # what an arm without a reward override trains on
     for arm, reward in p.rewards.items():
         if not isinstance(reward, dict) or "name" not in reward:
             raise UserError(f"preset {p.source}: rewards.{arm} must be a mapping with a `name`")
@@ -315,11 +315,11 @@ def _rewards(p: Preset) -> Recipe:
     return Recipe("rewards", stages, evals)
 
 
-def _rl_default_reward(p: Preset) -> dict[str, Any]:
-    """The reward the preset's RL config uses when a stage does not override it."""
+def _rl_config(p: Preset) -> Any:
+    """The preset's RL config with its overrides, as its stages load it (the init checkpoint is a placeholder)."""
     from interplay.rl.config import load_rl_config
 
-    return load_rl_config(p.rl, list(p.rl_set) + ["init=unused"]).reward
+    return load_rl_config(p.rl, list(p.rl_set) + ["init=unused"])
 
 
 def _list(spec: dict[str, Any], key: str, p: Preset) -> list[str]:
@@ -379,14 +379,13 @@ def allocation_plan(p: Preset) -> list[dict[str, Any]]:
     """Mid-training / RL steps per share β at one budget, with this preset's step sizes (interplay.budget)."""
     from interplay.budget import BudgetSettings, parse_total, plan_budget
     from interplay.lm.trainconfig import load_run_config
-    from interplay.rl.config import load_rl_config
 
     spec = p.allocation
     if "total" not in spec or p.midtrain is None:
         raise UserError(f"preset {p.source}: the allocation study needs `allocation.total` and a `midtrain` config")
     mid = load_run_config(p.midtrain, "midtrain", [s for s in p.midtrain_set if not s.startswith(("init=", "data.path="))]
                           + ["init=unused"])
-    rl = load_rl_config(p.rl, list(p.rl_set) + ["init=unused"])
+    rl = _rl_config(p)
     mid_tokens = mid.train.batch_size * mid.data.seq_len
     settings = BudgetSettings(mid_tokens_per_step=mid_tokens, prompts=rl.rollout.prompts, rollouts=rl.rollout.rollouts,
                               seq_len=rl.rollout.max_prompt_tokens + rl.rollout.max_new_tokens,
