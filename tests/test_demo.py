@@ -52,3 +52,15 @@ def test_demo_ci_end_to_end_and_rerun(tmp_path, capsys):
 def test_demo_bad_preset_is_one_line_error(tmp_path, capsys):
     assert main(["demo", "--preset", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "demo-nope.yaml" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_is_one_line_error(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    for argv in (["demo", "--preset", "ci", "--out", str(taken)],
+                 ["study", "ladder", "--preset", "ci", "--out", str(taken / "ladder")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"interplay {argv[0]}: error: " in err and str(taken) in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert taken.read_text() == "not a folder"  # the user's file is left alone

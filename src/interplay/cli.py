@@ -11,6 +11,7 @@ and is registered below by module path, so `interplay sample` never pays for tor
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -61,6 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"interplay {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        # A path the user gave that cannot be used as asked (e.g. --out naming an existing file): the
+        # system's own words and the path, not a traceback.
+        print(f"interplay {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"interplay {args.command}: error: {exc.strerror} while writing {exc.filename or 'output'}; "
+              "finished stages and checkpoints are kept: free space and rerun the same command", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"interplay {args.command}: interrupted", file=sys.stderr)
         return 130
