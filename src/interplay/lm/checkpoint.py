@@ -127,6 +127,30 @@ def load_run_config(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def open_run(out: Path, run_config: dict[str, Any], dist: Any) -> tuple[Path | None, dict[str, Any] | None]:
+    """Make the run folder, clear half-written checkpoints, and find the one to resume from.
+
+    Returns (checkpoint folder, its state), or (None, None) for a fresh run. A checkpoint written
+    under a different config is refused: resuming it would silently mix two experiments.
+    """
+    from interplay.lm.trainconfig import config_differences
+
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(out / "checkpoints")
+        clean_temporaries(out)
+    dist.barrier()
+    checkpoints = list_checkpoints(out)
+    if not checkpoints:
+        return None, None
+    resume_from = checkpoints[-1][1]
+    diffs = config_differences(load_run_config(resume_from) or {}, run_config)
+    if diffs:
+        raise UserError(f"resume: {out} was started with a different config: {'; '.join(diffs)}. "
+                        "Use the same config (or a new --out)")
+    return resume_from, load_state(resume_from)
+
+
 def load_weights(folder: Path, field: str = "init") -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """(config.json as a dict, HF state dict) of a checkpoint folder, with clear errors."""
     from safetensors.torch import load_file

@@ -22,7 +22,7 @@ from typing import Any
 
 from interplay.errors import UserError
 from interplay.lm.presets import ModelConfig, flops_per_token, parameter_counts
-from interplay.lm.trainconfig import RunConfig, config_differences
+from interplay.lm.trainconfig import RunConfig
 
 
 class TrainingDiverged(UserError):
@@ -187,23 +187,9 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     T = cfg.data.seq_len
 
     # --- resume? ------------------------------------------------------------------------------------
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        ck.clean_temporaries(out / "checkpoints")
-        ck.clean_temporaries(out)
-    dist.barrier()
-    checkpoints = ck.list_checkpoints(out)
-    resume_from = checkpoints[-1][1] if checkpoints else None
-    state: dict[str, Any] | None = None
-    if resume_from is not None:
-        old = ck.load_run_config(resume_from) or {}
-        diffs = config_differences(old, run_dict)
-        if diffs:
-            raise UserError(f"resume: {out} was started with a different config: {'; '.join(diffs)}. "
-                            "Use the same config (or a new --out)")
-        state = ck.load_state(resume_from)
-        if state.get("total_steps") != total:
-            raise UserError(f"resume: {out} was started for {state.get('total_steps')} steps, this config gives {total}")
+    resume_from, state = ck.open_run(out, run_dict, dist)
+    if state is not None and state.get("total_steps") != total:
+        raise UserError(f"resume: {out} was started for {state.get('total_steps')} steps, this config gives {total}")
 
     # --- data ----------------------------------------------------------------------------------------
     data_dir = out / "data"

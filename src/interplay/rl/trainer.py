@@ -124,7 +124,6 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     from interplay.lm.metrics import MetricsWriter
     from interplay.lm.model import build_model, decay_groups
     from interplay.lm.train import setup_dist
-    from interplay.lm.trainconfig import config_differences
     from interplay.rl.data import PromptSchedule, draw_candidates, edge_select, load_pool
     from interplay.rl.grpo import group_advantages
     from interplay.rl.learner import Learner, build_minibatches, share_cost_for
@@ -153,20 +152,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     total = cfg.train.steps
     N, r = cfg.rollout.prompts, cfg.rollout.rollouts
 
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        ck.clean_temporaries(out / "checkpoints")
-        ck.clean_temporaries(out)
-    dist.barrier()
-    checkpoints = ck.list_checkpoints(out)
-    resume_from = checkpoints[-1][1] if checkpoints else None
-    state: dict[str, Any] | None = None
-    if resume_from is not None:
-        diffs = config_differences(ck.load_run_config(resume_from) or {}, run_dict)
-        if diffs:
-            raise UserError(f"resume: {out} was started with a different config: {'; '.join(diffs)}. "
-                            "Use the same config (or a new --out)")
-        state = ck.load_state(resume_from)
+    resume_from, state = ck.open_run(out, run_dict, dist)
 
     # --- prompts ---------------------------------------------------------------------------------------
     full_pool, pool_stats = load_pool(cfg.data, tokenizer, cfg.rollout.max_prompt_tokens)
