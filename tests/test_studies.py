@@ -35,6 +35,14 @@ def test_each_study_resolves_into_a_valid_graph(study, preset_name):
         assert next(s for s in recipe.stages if s.name == "rl-edge").argv == edge.argv
     if study == "context":
         assert kinds.count("pretrain") == 4 and kinds.count("rl") == 4 and kinds.count("tokenizer") == 1
+        # a preset with fixed op ranges labels the context evaluations with them (not the paper's defaults)
+        evals = [s.argv for s in recipe.stages if s.kind == "eval"]
+        assert len(evals) == 8
+        for argv in evals:
+            if preset.op_ranges is None:
+                assert "--op-ranges" not in argv
+            else:
+                assert argv[argv.index("--op-ranges") + 1] == preset.op_ranges_arg("ladder")
     # one base model for every arm: a single pre-training stage outside the context study
     if study != "context":
         assert kinds.count("pretrain") == 1
@@ -206,6 +214,23 @@ def test_context_b_by_op_counts_only_that_context(tmp_path):
     assert cut[2]["process@1"] == 0.25 and cut[2]["process@2"] == 0.5
     assert cut[2]["outcome@1"] == 0.75 and cut[3]["process@1"] == 1.0
     assert context_by_op(tmp_path, "movies", [1]) == {}
+
+
+def test_range_tables_leave_out_ranges_without_problems():
+    from interplay.studies.report import error_rows, evaluated_ranges, range_table
+
+    def result(keys):
+        rows = [{"group": "op_range", "key": k, "metric": m, "k": k_, "pass_at_k": 0.5}
+                for k in keys for m in ("process", "outcome") for k_ in (1, 4)]
+        return {"ks": [1, 4], "op_ranges": {"ID": [2, 10], "OOD-edge": [11, 14], "OOD-hard": [15, 20]},
+                "tables": {"pass_at_k": rows, "errors": [{"group": "op_range", "key": "ID", "samples": 8}]}}
+
+    evals = {"base": result(["ID"]), "RL": result(["ID", "OOD-hard"])}
+    assert evaluated_ranges(evals) == ["ID", "OOD-hard"]
+    header, rows = range_table(evals, "process")
+    assert header == ["model", "ID pass@1", "ID pass@4", "OOD-hard pass@1", "OOD-hard pass@4"]
+    assert rows[0] == ["base", 0.5, 0.5, None, None]
+    assert error_rows(evals, "op_range", "ID")[1] == [["base", 8] + [None] * 6, ["RL", 8] + [None] * 6]
 
 
 def test_an_edited_config_file_is_a_new_stage(tmp_path):

@@ -340,6 +340,10 @@ def _context(p: Preset) -> Recipe:
     first = None
     stages: list[Stage] = []
     evals: dict[str, str] = {}
+    # The preset's fixed op ranges label the range tables; without them (ranges from the ladder of the shared
+    # base model, which these four pre-trainings are not) the evaluation's defaults apply and the report's
+    # per-op tables on context B are what the study reads.
+    ranges = ["--op-ranges", p.op_ranges_arg("ladder")] if p.op_ranges is not None else []
     for exposure, corpus_cfg in corpora.items():
         tag = "-b" + str(exposure)
         cname = "corpus" + tag
@@ -361,14 +365,16 @@ def _context(p: Preset) -> Recipe:
                             f"pre-train with {exposure}% context B"))
         stages.append(problems_stage(p, cname))
         stages.append(Stage("eval-base" + tag, ["eval", "--model", "{final:" + base + "}", "--problems",
-                                                "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), "--out", "{out}"],
+                                                "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), *ranges,
+                                                "--out", "{out}"],
                             f"evaluate the base model ({exposure}% B)"))
         ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}")),
                    *_sets(_list(spec, "rl_set", p))]
         stages.append(rl_stage(p, "rl" + tag, base, cname, spec.get("rl_ops") and str(spec["rl_ops"]), ctx_set,
                                title=f"RL on 50% A + 50% B ({exposure}% B in pre-training)"))
         stages.append(Stage("eval-rl" + tag, ["eval", "--model", "{final:rl" + tag + "}", "--problems",
-                                              "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), "--out", "{out}"],
+                                              "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), *ranges,
+                                              "--out", "{out}"],
                             f"evaluate the RL model ({exposure}% B)"))
         evals[f"base {exposure}%"] = "eval-base" + tag
         evals[f"RL {exposure}%"] = "eval-rl" + tag

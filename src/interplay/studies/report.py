@@ -28,11 +28,20 @@ def pass_value(results: Mapping[str, Any], group: str, key: str, metric: str, k:
     return None
 
 
+def evaluated_ranges(evals: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The op ranges, in their order, that hold problems in at least one evaluation (an evaluation over
+    op 2-10 with the paper's default ranges has nothing on OOD-edge 11-14: no empty columns for it)."""
+    any_res = next(iter(evals.values()))
+    present = {str(row["key"]) for res in evals.values() for row in res["tables"]["pass_at_k"]
+               if row["group"] == "op_range"}
+    return [r for r in any_res["op_ranges"] if r in present]
+
+
 def range_table(evals: Mapping[str, Mapping[str, Any]], metric: str) -> tuple[list[str], list[list[Any]]]:
     """Rows: model; columns: pass@1 and pass@k_max on each op range (Figure 3's bars)."""
     any_res = next(iter(evals.values()))
     kmax = max(any_res["ks"])
-    ranges = [r for r in any_res["op_ranges"]]
+    ranges = evaluated_ranges(evals)
     header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, kmax)]
     rows = []
     for label, res in evals.items():
@@ -65,7 +74,7 @@ def plot_curves(evals: Mapping[str, Mapping[str, Any]], path: Path, metric: str 
     import matplotlib.pyplot as plt
 
     any_res = next(iter(evals.values()))
-    ranges = list(any_res["op_ranges"])
+    ranges = evaluated_ranges(evals) or list(any_res["op_ranges"])
     fig, axes = plt.subplots(1, len(ranges), figsize=(4.2 * len(ranges), 3.4), squeeze=False)
     for ax, r in zip(axes[0], ranges):
         for label, res in evals.items():
@@ -163,7 +172,9 @@ def add_model_section(doc: Document, evals: Mapping[str, Mapping[str, Any]], out
     """Ranges tables (process and outcome), per-op table, error taxonomy, and the pass@k curves plot."""
     any_res = next(iter(evals.values()))
     kmax = max(any_res["ks"])
-    doc.text("Op ranges: " + ", ".join(f"{r} = op {lo}–{hi}" for r, (lo, hi) in any_res["op_ranges"].items())
+    ranges = evaluated_ranges(evals)
+    doc.text("Op ranges: " + ", ".join(f"{r} = op {lo}–{hi}" for r, (lo, hi) in any_res["op_ranges"].items()
+                                       if r in ranges)
              + f". Samples per problem n = {any_res['settings'].get('n')}, temperature "
              f"{any_res['settings'].get('temperature')}. Process pass@k counts a sample only when every gold step "
              "is right (parents and value) and the answer is right; outcome pass@k checks the answer only.")
@@ -178,6 +189,6 @@ def add_model_section(doc: Document, evals: Mapping[str, Mapping[str, Any]], out
     plot_curves(evals, out / f"{stem}_outcome.png", "outcome")
     doc.image(f"{stem}_process.png", "process-verified pass@k per op range")
     doc.image(f"{stem}_outcome.png", "outcome pass@k per op range")
-    for r in any_res["op_ranges"]:
+    for r in ranges:
         doc.heading(f"Error taxonomy on {r} (fraction of samples)", 3)
         doc.table(*error_rows(evals, "op_range", r))
