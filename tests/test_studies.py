@@ -216,21 +216,27 @@ def test_context_b_by_op_counts_only_that_context(tmp_path):
     assert context_by_op(tmp_path, "movies", [1]) == {}
 
 
-def test_range_tables_leave_out_ranges_without_problems():
-    from interplay.studies.report import error_rows, evaluated_ranges, range_table
+def test_range_tables_leave_out_ranges_without_problems(tmp_path):
+    from interplay.studies.document import Document
+    from interplay.studies.report import add_model_section, evaluated_ranges, range_table
 
     def result(keys):
         rows = [{"group": "op_range", "key": k, "metric": m, "k": k_, "pass_at_k": 0.5}
                 for k in keys for m in ("process", "outcome") for k_ in (1, 4)]
         return {"ks": [1, 4], "op_ranges": {"ID": [2, 10], "OOD-edge": [11, 14], "OOD-hard": [15, 20]},
-                "tables": {"pass_at_k": rows, "errors": [{"group": "op_range", "key": "ID", "samples": 8}]}}
+                "settings": {"n": 4, "temperature": 0.7},
+                "tables": {"pass_at_k": rows, "errors": [{"group": "op_range", "key": k, "samples": 8} for k in keys]}}
 
     evals = {"base": result(["ID"]), "RL": result(["ID", "OOD-hard"])}
     assert evaluated_ranges(evals) == ["ID", "OOD-hard"]
     header, rows = range_table(evals, "process")
     assert header == ["model", "ID pass@1", "ID pass@4", "OOD-hard pass@1", "OOD-hard pass@4"]
     assert rows[0] == ["base", 0.5, 0.5, None, None]
-    assert error_rows(evals, "op_range", "ID")[1] == [["base", 8] + [None] * 6, ["RL", 8] + [None] * 6]
+    doc = Document("t")
+    add_model_section(doc, evals, tmp_path, "t")
+    text = doc.markdown()
+    assert "Op ranges: ID = op 2–10, OOD-hard = op 15–20." in text
+    assert "Error taxonomy on OOD-hard" in text and "OOD-edge" not in text
 
 
 def test_an_edited_config_file_is_a_new_stage(tmp_path):

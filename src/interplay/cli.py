@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         # A path the user gave that cannot be used as asked (e.g. --out naming an existing file): the
         # system's own words and the path, not a traceback.
-        print(f"interplay {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"interplay {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
