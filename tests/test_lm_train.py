@@ -331,3 +331,34 @@ def test_held_out_documents_are_spread_over_the_split(env, tmp_path):
     spread = build_or_load_cache(tmp_path / "b", tok, by_op, "eval", 8, "eval.path", spread=True)
     assert set(first.doc_ops.tolist()) == {2}
     assert set(spread.doc_ops.tolist()) == {2, 3, 4, 5} and spread.n_docs == 8
+
+
+def test_data_ops_trains_only_on_those_ops(env, tmp_path, capsys):
+    from interplay.errors import UserError
+    from interplay.lm.fixtures import sample_records, write_jsonl
+    from interplay.lm.packing import build_or_load_cache, load_cache
+    from interplay.lm.records import iter_records
+    from interplay.lm.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(env / "tok")
+    path = write_jsonl(sample_records(range(2, 6), per_op=10), tmp_path / "records.jsonl")
+    every = build_or_load_cache(tmp_path / "all", tok, path, "pretrain", None, "data.path")
+    edge = build_or_load_cache(tmp_path / "edge", tok, path, "pretrain", None, "data.path", ops=(3, 4))
+    assert set(every.doc_ops.tolist()) == {2, 3, 4, 5}
+    assert set(edge.doc_ops.tolist()) == {3, 4} and edge.n_docs == 20
+    # the same folder with another op range is rebuilt, not reused
+    again = build_or_load_cache(tmp_path / "edge", tok, path, "pretrain", None, "data.path", ops=(5, 5))
+    assert set(again.doc_ops.tolist()) == {5}
+    with pytest.raises(UserError, match="no documents with op 9-9"):
+        build_or_load_cache(tmp_path / "none", tok, path, "pretrain", None, "data.path", ops=(9, 9))
+
+    # end to end: the run's training data holds only op 4-5 of the corpus (which has op 2-5)
+    out = tmp_path / "mid"
+    assert pretrain(env, out, **{"data.ops": "[4, 5]", "train.steps": 2, "checkpoint.every": 0, "eval.every": 0}) == 0
+    meta = json.loads((out / "data" / "train" / "meta.json").read_text())
+    ops = [r["op"] for r in iter_records(env / "corpus", "pretrain")]
+    assert meta["documents"] == sum(4 <= o <= 5 for o in ops) < len(ops)
+    assert set(load_cache(out / "data" / "train").doc_ops.tolist()) == {4, 5}
+    for bad in ("[5, 3]", "[4]", "four"):
+        assert pretrain(env, tmp_path / "bad", **{"data.ops": bad}) == 2
+        assert "data.ops" in capsys.readouterr().err

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,15 @@ def load_cache(out: Path) -> TokenCache:
     return TokenCache(**arrays)
 
 
+def _in_ops(records: Iterable[Mapping[str, Any]], ops: tuple[int, int], field: str) -> Iterator[Mapping[str, Any]]:
+    lo, hi = ops
+    for r in records:
+        if "op" not in r:
+            raise UserError(f"{field}: data.ops is set but a record has no 'op' field (id {r.get('id', '?')})")
+        if lo <= int(r["op"]) <= hi:
+            yield r
+
+
 def build_or_load_cache(
     out: Path,
     tokenizer,
@@ -130,22 +139,28 @@ def build_or_load_cache(
     max_documents: int | None,
     field: str,
     spread: bool = False,
+    ops: tuple[int, int] | None = None,
 ) -> TokenCache:
     """The cache for (path, split, tokenizer) in folder `out`, building it if absent or stale.
 
-    `max_documents` keeps the first N documents, or with `spread` N documents evenly spaced over the
-    whole split (held-out sets: a split stored op by op still gives every op its share).
+    `ops` (lo, hi) keeps only problems whose op lies in that range (e.g. mid-training on the edge
+    range); `max_documents` then keeps the first N documents, or with `spread` N documents evenly
+    spaced over the whole split (held-out sets: a split stored op by op still gives every op its share).
     """
     import itertools
 
     from interplay.lm.records import iter_records
 
     limit = f"{max_documents}{'-spread' if spread else ''}"
+    if ops is not None:  # only when set, so the fingerprints of existing caches stay valid
+        limit += f"-ops{ops[0]}-{ops[1]}"
     fingerprint = source_fingerprint(path, split, tokenizer.backend_tokenizer.to_str(), limit)
     meta_path = out / "meta.json"
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("fingerprint") == fingerprint:
         return load_cache(out)
     records = iter_records(path, split, field=field)
+    if ops is not None:
+        records = _in_ops(records, ops, field)
     if max_documents is not None and spread:
         everything = list(records)
         step = max(1.0, len(everything) / max_documents)
@@ -154,7 +169,8 @@ def build_or_load_cache(
         records = itertools.islice(records, max_documents)
     cache = tokenize_records(tokenizer, records)
     if cache.n_docs == 0:
-        raise UserError(f"{field}: no documents in {path} (split {split})")
+        within = f" with op {ops[0]}-{ops[1]}" if ops is not None else ""
+        raise UserError(f"{field}: no documents{within} in {path} (split {split})")
     if cache.tokens.max() >= len(tokenizer):
         raise AssertionError("token id outside the tokenizer's vocabulary")
     meta = {"fingerprint": fingerprint, "path": str(path), "split": split, "documents": cache.n_docs,

@@ -197,7 +197,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     if dist.main:
         data_dir.mkdir(parents=True, exist_ok=True)
         train_cache = build_or_load_cache(data_dir / "train", tokenizer, cfg.data.path, cfg.data.split,
-                                          cfg.data.max_documents, "data.path")
+                                          cfg.data.max_documents, "data.path",
+                                          ops=tuple(cfg.data.ops) if cfg.data.ops is not None else None)
         eval_cache = build_or_load_cache(data_dir / "eval", tokenizer, eval_path, cfg.eval.split,
                                          cfg.eval.max_documents, "eval.path", spread=True)
     dist.barrier()

@@ -47,10 +47,16 @@ class DataConfig:
     max_documents: int | None = None  # use only the first N documents of the split
     loss_on: str = "all"  # all | solution (no loss on the question block)
     packing: str = "docs"  # docs (whole documents per row, padded) | stream (windows; documents may straddle rows)
+    ops: list[int] | None = None  # [lo, hi]: train only on problems of these ops (e.g. mid-training on the edge)
 
     def validate(self) -> None:
         if not self.path:
             raise UserError("data.path: required (a corpus folder or a JSONL file of records)")
+        if self.ops is not None:
+            ops = self.ops
+            if (not isinstance(ops, (list, tuple)) or len(ops) != 2 or not all(isinstance(o, int) for o in ops)
+                    or not 1 <= ops[0] <= ops[1]):
+                raise UserError(f"data.ops must be [lo, hi] with 1 <= lo <= hi, got {ops!r}")
         if self.seq_len < 8:
             raise UserError(f"data.seq_len must be at least 8, got {self.seq_len}")
         if self.max_documents is not None and self.max_documents <= 0:
