@@ -39,6 +39,13 @@ def parse_count(value: int | float | str | None, field_name: str) -> int | None:
     return int(round(number))
 
 
+def check_op_range(ops: Any, name: str) -> None:
+    """None (every op), or [lo, hi] integers with 1 <= lo <= hi: the op filter of training and RL data."""
+    if ops is not None and (not isinstance(ops, (list, tuple)) or len(ops) != 2
+                            or not all(isinstance(o, int) for o in ops) or not 1 <= ops[0] <= ops[1]):
+        raise UserError(f"{name} must be [lo, hi] with 1 <= lo <= hi, got {ops!r}")
+
+
 @dataclass
 class DataConfig:
     path: str = ""  # corpus folder (`interplay corpus build`) or a JSONL file of records
@@ -52,11 +59,7 @@ class DataConfig:
     def validate(self) -> None:
         if not self.path:
             raise UserError("data.path: required (a corpus folder or a JSONL file of records)")
-        if self.ops is not None:
-            ops = self.ops
-            if (not isinstance(ops, (list, tuple)) or len(ops) != 2 or not all(isinstance(o, int) for o in ops)
-                    or not 1 <= ops[0] <= ops[1]):
-                raise UserError(f"data.ops must be [lo, hi] with 1 <= lo <= hi, got {ops!r}")
+        check_op_range(self.ops, "data.ops")
         if self.seq_len < 8:
             raise UserError(f"data.seq_len must be at least 8, got {self.seq_len}")
         if self.max_documents is not None and self.max_documents <= 0:

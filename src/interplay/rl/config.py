@@ -14,7 +14,7 @@ from typing import Any
 
 from interplay.errors import UserError
 from interplay.lm.configtools import apply_overrides, from_mapping, read_yaml, to_dict
-from interplay.lm.trainconfig import CheckpointConfig, LogConfig
+from interplay.lm.trainconfig import CheckpointConfig, LogConfig, check_op_range
 
 SELECT_MODES = ("all", "edge")
 EDGE_METRICS = ("outcome", "process")
@@ -67,9 +67,7 @@ class RLDataConfig:
     def validate(self) -> None:
         if not self.path:
             raise UserError("data.path: required (a corpus folder or a JSONL file of problem records)")
-        if self.ops is not None:
-            if len(self.ops) != 2 or self.ops[0] > self.ops[1] or self.ops[0] < 1:
-                raise UserError(f"data.ops must be [lo, hi] with 1 <= lo <= hi, got {self.ops}")
+        check_op_range(self.ops, "data.ops")
         if self.contexts is not None:
             if not self.contexts:
                 raise UserError("data.contexts: give at least one context weight (or null for all)")

@@ -212,9 +212,11 @@ def problems_stage(p: Preset, corpus: str) -> Stage:
                                                 "--out", "{out}"], "the evaluation problems, each once")
 
 
-def eval_stage(p: Preset, name: str, model_stage: str, corpus: str, ranges: str, title: str = "") -> Stage:
+def eval_stage(p: Preset, name: str, model_stage: str, corpus: str, ranges: str | None, title: str = "") -> Stage:
+    """Evaluate a model on a corpus's problems; `ranges` None leaves the evaluation's default op ranges."""
+    range_args = ["--op-ranges", ranges] if ranges is not None else []
     return Stage(name, ["eval", "--model", "{final:" + model_stage + "}", "--problems", "{dir:problems" + _suffix(corpus) + "}/problems.jsonl",
-                        *p.eval.argv(), "--op-ranges", ranges, "--out", "{out}"], title or f"evaluate {model_stage}")
+                        *p.eval.argv(), *range_args, "--out", "{out}"], title or f"evaluate {model_stage}")
 
 
 def base_ranged_stage(p: Preset, ranges: str) -> Stage:
@@ -343,7 +345,7 @@ def _context(p: Preset) -> Recipe:
     # The preset's fixed op ranges label the range tables; without them (ranges from the ladder of the shared
     # base model, which these four pre-trainings are not) the evaluation's defaults apply and the report's
     # per-op tables on context B are what the study reads.
-    ranges = ["--op-ranges", p.op_ranges_arg("ladder")] if p.op_ranges is not None else []
+    ranges = p.op_ranges_arg("ladder") if p.op_ranges is not None else None
     for exposure, corpus_cfg in corpora.items():
         tag = "-b" + str(exposure)
         cname = "corpus" + tag
@@ -364,18 +366,12 @@ def _context(p: Preset) -> Recipe:
                                    *_sets(_list(spec, "pretrain_set", p))],
                             f"pre-train with {exposure}% context B"))
         stages.append(problems_stage(p, cname))
-        stages.append(Stage("eval-base" + tag, ["eval", "--model", "{final:" + base + "}", "--problems",
-                                                "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), *ranges,
-                                                "--out", "{out}"],
-                            f"evaluate the base model ({exposure}% B)"))
+        stages.append(eval_stage(p, "eval-base" + tag, base, cname, ranges, f"evaluate the base model ({exposure}% B)"))
         ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}")),
                    *_sets(_list(spec, "rl_set", p))]
         stages.append(rl_stage(p, "rl" + tag, base, cname, spec.get("rl_ops") and str(spec["rl_ops"]), ctx_set,
                                title=f"RL on 50% A + 50% B ({exposure}% B in pre-training)"))
-        stages.append(Stage("eval-rl" + tag, ["eval", "--model", "{final:rl" + tag + "}", "--problems",
-                                              "{dir:problems" + tag + "}/problems.jsonl", *p.eval.argv(), *ranges,
-                                              "--out", "{out}"],
-                            f"evaluate the RL model ({exposure}% B)"))
+        stages.append(eval_stage(p, "eval-rl" + tag, "rl" + tag, cname, ranges, f"evaluate the RL model ({exposure}% B)"))
         evals[f"base {exposure}%"] = "eval-base" + tag
         evals[f"RL {exposure}%"] = "eval-rl" + tag
     return Recipe("context", stages, evals, extra={"context_b": b, "exposures": [str(e) for e in corpora]})
