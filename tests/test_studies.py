@@ -43,9 +43,36 @@ def test_each_study_resolves_into_a_valid_graph(study, preset_name):
                 assert "--op-ranges" not in argv
             else:
                 assert argv[argv.index("--op-ranges") + 1] == preset.op_ranges_arg("ladder")
+    if study == "allocation":
+        # mid-training and RL train on the same edge ops: the paper mid-trains on its OOD-edge data
+        edge = "data.ops=" + preset.arm_ops("edge", "ladder")
+        trained = [s for s in recipe.stages if s.kind in ("midtrain", "rl")]
+        assert trained and all(edge in s.argv for s in trained)
+        assert all("data.split=midtrain" in s.argv for s in trained if s.kind == "midtrain")
+        # beta = 1 with exactly the RL config's steps is the extrapolation study's edge arm, trained once
+        last = recipe.extra["plans"][-1]
+        if last["mid_steps"] == 0 and last["rl_steps"] == _rl_steps(preset):
+            assert recipe.evals["β = 1"] == "eval-rl-edge"
+            edge_arm = next(s for s in study_recipe("extrapolation", preset).stages if s.name == "rl-edge")
+            assert next(s for s in recipe.stages if s.name == "rl-edge").argv == edge_arm.argv
+        else:
+            assert "rl-edge" not in names
     # one base model for every arm: a single pre-training stage outside the context study
     if study != "context":
         assert kinds.count("pretrain") == 1
+
+
+def _rl_steps(preset):
+    from interplay.rl.config import load_rl_config
+
+    return load_rl_config(preset.rl, preset.rl_set + ["init=x"]).train.steps
+
+
+def test_presets_share_or_not_the_beta1_arm_as_configured():
+    """demo and paper budgets are exactly their RL recipe, so beta = 1 reuses the edge arm; cpu's is half of it."""
+    shared = {name: "rl-edge" in [s.name for s in study_recipe("allocation", Preset.load(preset_path("study", name))).stages]
+              for name in ("demo", "cpu", "paper")}
+    assert shared == {"demo": True, "cpu": False, "paper": True}
 
 
 def test_stage_configs_validate_with_their_overrides():

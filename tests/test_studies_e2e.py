@@ -38,3 +38,22 @@ def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsy
     second = capsys.readouterr().out
     assert second.count("done earlier") == 6  # corpus, tokenizer, pretrain, problems, eval-base, ladder
     assert "Ladder of the base model" in (out / "ladder" / "report.md").read_text()
+
+
+def test_allocation_study_ci_mid_trains_on_the_edge_ops(tmp_path, capsys):
+    """The allocation arms mid-train on the OOD-edge ops only (ci: op 4 of a midtrain split over op 3-4)."""
+    import numpy as np
+
+    out = tmp_path / "allocation"
+    assert main(["study", "allocation", "--preset", "ci", "--out", str(out)]) == 0
+    capsys.readouterr()
+    stages = json.loads((out / "stages.json").read_text())
+    mids = [name for name in stages if name.startswith("midtrain-")]
+    assert mids == ["midtrain-beta0", "midtrain-beta0.5"]
+    for name in mids:
+        doc_ops = np.load(tmp_path / stages[name]["folder"] / "data" / "train" / "doc_ops.npy")
+        assert len(doc_ops) > 0 and set(doc_ops.tolist()) == {4}
+    # beta = 1 is the RL recipe itself: the extrapolation study's edge arm
+    assert "rl-edge" in stages and "rl-beta1" not in stages
+    report = (out / "report.md").read_text()
+    assert "restricted to them" in report and "| β = 1 |" in report

@@ -402,19 +402,33 @@ def _allocation(p: Preset) -> Recipe:
     stages.append(base_ranged_stage(p, ranges))
     evals = {"base": "eval-base-ranged"}
     plans = allocation_plan(p)
+    edge = p.arm_ops("edge", "ladder")
+    rl_steps = _rl_config(p).train.steps
     for plan in plans:
         beta = plan["rl_share"]
         tag = f"beta{beta:g}"
+        if plan["mid_steps"] == 0 and plan["rl_steps"] == rl_steps:
+            # All of the budget on the RL config's own recipe: that is the extrapolation study's edge arm
+            # (same command, same cached folder), so a preset that runs both trains it once.
+            stages.append(rl_stage(p, "rl-edge", "pretrain", "corpus", edge,
+                                   title=f"RL {rl_steps} steps on the edge range (β = {beta:g}, the edge arm)"))
+            stages.append(eval_stage(p, "eval-rl-edge", "rl-edge", "corpus", ranges))
+            evals[f"β = {beta:g}"] = "eval-rl-edge"
+            continue
         model = "pretrain"
         if plan["mid_steps"] > 0:
+            # Mid-training is next-token training on the same edge-of-competence ops RL trains on (the
+            # paper mid-trains on its OOD-edge range): the corpus's midtrain split spans the ops and
+            # data.ops keeps the edge, which on a ladder preset is only known once the base is evaluated.
             stages.append(Stage(f"midtrain-{tag}", ["midtrain", p.midtrain, "--out", "{out}",
                                                     "--set", "init={final:pretrain}", "--set", "data.path={dir:corpus}",
-                                                    "--set", "data.split=midtrain", "--set", "eval.split=eval",
+                                                    "--set", "data.split=midtrain", "--set", f"data.ops={edge}",
+                                                    "--set", "eval.split=eval",
                                                     *_sets(p.midtrain_set), "--set", f"train.steps={plan['mid_steps']}"],
-                                f"mid-train {plan['mid_steps']} steps (β = {beta:g})"))
+                                f"mid-train {plan['mid_steps']} steps on the edge range (β = {beta:g})"))
             model = f"midtrain-{tag}"
         if plan["rl_steps"] > 0:
-            stages.append(rl_stage(p, f"rl-{tag}", model, "corpus", p.arm_ops("edge", "ladder"),
+            stages.append(rl_stage(p, f"rl-{tag}", model, "corpus", edge,
                                    ["--set", f"train.steps={plan['rl_steps']}"],
                                    title=f"RL {plan['rl_steps']} steps on the edge range (β = {beta:g})"))
             model = f"rl-{tag}"

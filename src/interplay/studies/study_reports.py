@@ -164,7 +164,8 @@ def _allocation(doc, preset, recipe, runner, evals, out) -> None:
     doc.text(f"Total {p0['total_tokens']:,} training-token equivalents; a mid-training step is "
              f"{p0['mid_tokens_per_step']:,} tokens; an RL step costs {per_rl:,.0f} "
              f"token equivalents ((5/3)·N·r·L_total with N = {p0['prompts']}, r = {p0['rollouts']}, "
-             f"L_total = {p0['seq_len']}). Mid-training uses the corpus's midtrain split; RL the edge range. "
+             f"L_total = {p0['seq_len']}). Both train on the OOD-edge ops: mid-training on the corpus's midtrain "
+             "split restricted to them (next-token loss), RL on prompts from them. "
              "Steps are whole numbers, so the cost actually spent (last column) can differ slightly from the plan.")
     rows = []
     for p in plans:
