@@ -306,6 +306,24 @@ def test_findings_are_checked_by_rule_not_by_hand():
     assert "| gone |" in text and "| n/a |" in text
 
 
+def test_allocation_claims_compare_the_share_groups():
+    from interplay.studies.study_reports import _share_wins
+
+    plans = [{"rl_share": b} for b in (0, 0.2, 0.5, 0.8, 1)]
+    light = lambda beta: 0 < beta <= 0.5  # noqa: E731
+    edge = [0.05, 0.09, 0.07, 0.02, 0.01]  # OOD-edge pass@1 per arm
+    evals = {f"β = {b:g}": _results({"OOD-edge": (v, 0.5)}) for b, v in zip((0, 0.2, 0.5, 0.8, 1), edge)}
+    assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0.2 (0.090)", True)
+    evals["β = 0"] = _results({"OOD-edge": (0.09, 0.5)})  # a tie with a pure arm is not a win
+    assert _share_wins(evals, plans, "OOD-edge", 1, light)[1] is False
+    evals["β = 0"] = _results({"OOD-edge": (0.30, 0.5)})
+    assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0 (0.300)", False)
+    zero = {f"β = {b:g}": _results({"OOD-edge": (0.0, 0.0)}) for b in (0, 0.2, 0.5, 0.8, 1)}
+    assert _share_wins(zero, plans, "OOD-edge", 1, light) == ("every arm 0.000", None)
+    del evals["β = 1"]
+    assert _share_wins(evals, plans, "OOD-edge", 1, light) == (None, None)
+
+
 def test_study_all_runs_the_four_in_order_and_goes_on_after_a_failure(tmp_path, monkeypatch, capsys):
     from interplay.cli import main
     from interplay.studies import run as run_module

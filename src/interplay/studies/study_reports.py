@@ -108,10 +108,32 @@ def _checks(doc: Document, rows: list[tuple[str, Any, str, bool | None]]) -> Non
     """The paper's qualitative claims as rules on this run's numbers: measured, criterion, holds or not."""
     doc.heading("The paper's findings, checked on this run", 3)
     doc.text("Each claim is a fixed rule on the numbers above (points = percentage points of process-verified "
-             "pass@k); \"no\" means the finding did not reproduce in this run, \"n/a\" that an arm or range is missing.")
+             "pass@k); \"no\" means the finding did not reproduce in this run, \"n/a\" that an arm or range is missing "
+             "or that no arm scores above zero there (nothing to compare).")
     doc.table(["claim", "measured", "criterion", "holds"],
               [[claim, measured, rule, "n/a" if ok is None else ("yes" if ok else "no")]
                for claim, measured, rule, ok in rows])
+
+
+def _share_wins(evals: dict[str, Any], plans: list[dict[str, Any]], op_range: str, k: int,
+                group: Any) -> tuple[str | None, bool | None]:
+    """Does the best allocation arm on `op_range` (process pass@k) have a share β in `group`, strictly above
+    every arm outside it? (measured text, verdict); n/a when an arm is missing or no arm scores above 0."""
+    values = {}
+    for plan in plans:
+        label = f"β = {plan['rl_share']:g}"
+        if label not in evals:
+            return None, None
+        values[plan["rl_share"]] = report.pass_value(evals[label], "op_range", op_range, "process", k)
+    if any(v is None for v in values.values()) or max(values.values()) <= 0:
+        return (None if any(v is None for v in values.values()) else "every arm 0.000"), None
+    inside = [v for beta, v in values.items() if group(beta)]
+    outside = [v for beta, v in values.items() if not group(beta)]
+    best = max(values, key=lambda beta: values[beta])
+    measured = f"best β = {best:g} ({values[best]:.3f})"
+    if not inside or not outside:
+        return measured, None
+    return measured, max(inside) > max(outside)
 
 
 def _context(doc, preset, recipe, runner, evals, out) -> None:
@@ -184,8 +206,14 @@ def _allocation(doc, preset, recipe, runner, evals, out) -> None:
         doc.image(f"allocation_{r}.png", f"{r}: process pass@1 and pass@{kmax} per allocation (Figure 6/18)")
     spent = [p["mid_steps"] * p["mid_tokens_per_step"] + p["rl_steps"] * per_rl for p in plans]
     spread = (max(spent) - min(spent)) / max(spent) if spent and max(spent) else None
+    light = _share_wins(evals, plans, "OOD-edge", 1, lambda beta: 0 < beta <= 0.5)
+    heavy = _share_wins(evals, plans, "OOD-hard", kmax, lambda beta: beta > 0.5)
     _checks(doc, [("the arms cost the same token equivalents (spread of 'spent' over the arms)",
-                   None if spread is None else f"{100 * spread:.2f}%", "< 1%", None if spread is None else spread < 0.01)])
+                   None if spread is None else f"{100 * spread:.2f}%", "< 1%", None if spread is None else spread < 0.01),
+                  ("mid-training plus light RL gives the best OOD-edge process pass@1", light[0],
+                   "best arm has 0 < β ≤ 0.5, above every other arm", light[1]),
+                  (f"heavy RL wins on OOD-hard (process pass@{kmax})", heavy[0],
+                   "best arm has β > 0.5, above every other arm", heavy[1])])
     report.add_model_section(doc, evals, out, "allocation")
 
 
