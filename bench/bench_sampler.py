@@ -47,6 +47,8 @@ def main() -> None:
                         "tokens, both sides stopping at </answer> or EOS (--new-tokens is then the maximum)")
     parser.add_argument("--problems", help="with --model: problems (a corpus folder or a problems file)")
     parser.add_argument("--op", type=int, default=4, help="with --model: use the first eval problem of this op")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both samplers run there)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
 
     import torch
@@ -60,6 +62,7 @@ def main() -> None:
         model, sampler, prompt, config = _trained(args)
     else:
         model = toy_model(args.vocab, args.hidden, args.layers, args.heads, args.kv_heads, args.ffn, seed=0)
+        model = model.to(args.device, getattr(torch, args.dtype))
         sampler = Sampler(model, toy_tokenizer(args.vocab))
         g = torch.Generator().manual_seed(0)
         prompt = torch.randint(10, args.vocab, (args.prompt_len,), generator=g).tolist()
@@ -78,11 +81,11 @@ def main() -> None:
     def hf() -> int:
         with torch.inference_mode():
             out = model.generate(
-                torch.tensor([prompt]), do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0,
+                torch.tensor([prompt], device=args.device), do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0,
                 num_return_sequences=args.batch, max_new_tokens=args.new_tokens, pad_token_id=1,
                 eos_token_id=stop or None,
             )
-        new = out[:, len(prompt):]
+        new = out[:, len(prompt):].cpu()  # (also waits for the GPU, so the timing is complete)
         if not stop:
             return new.numel()
         # Useful tokens only: up to and including each row's first stop token (generate pads after it).
@@ -103,7 +106,8 @@ def main() -> None:
             times[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
+        "machine": (torch.cuda.get_device_name() if args.device.startswith("cuda") else
+                    f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}"),
         "torch": torch.__version__,
         "params": params,
         "setup": vars(args),
@@ -133,8 +137,8 @@ def _trained(args):
 
     if not args.problems:
         raise SystemExit("--model needs --problems (a corpus folder or problems file)")
-    sampler = Sampler.from_pretrained(args.model, device="cpu", dtype="float32")
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    sampler = Sampler.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=getattr(torch, args.dtype)).to(args.device).eval()
     problems = [p for p in load_problems(args.problems) if p["op"] == args.op]
     if not problems:
         raise SystemExit(f"no problem of op {args.op} in {args.problems}")
