@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +50,8 @@ def main() -> int:
     out = Path(args.out).resolve()
     work = out / "work" if args.quick else Path("/tmp/interplay-gpu-check")
     out.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)  # a rerun on a warm machine starts from nothing, not a resume
+    work.mkdir(parents=True)
     check = Check(out, work, time.monotonic() + args.deadline)
 
     check.environment(args.quick)
