@@ -100,6 +100,27 @@ def test_paper_preset_has_the_papers_settings():
     assert steps == [(0, 8000, 0), (0.2, 6400, 40), (0.5, 4000, 100), (0.8, 1600, 160), (1, 0, 200)]
 
 
+def test_a_study_seed_reaches_every_training_stage_and_the_evaluation_but_not_the_data():
+    path = preset_path("study", "demo")
+    plain = study_recipe("allocation", Preset.load(path))
+    seeded = study_recipe("allocation", Preset.load(path, seed=3))
+    by_name = {s.name: s for s in plain.stages}
+    assert [s.name for s in seeded.stages] == list(by_name)
+    for stage in seeded.stages:
+        if stage.kind in ("pretrain", "midtrain", "rl"):
+            assert "train.seed=3" in stage.argv and not any(a.startswith("train.seed=") for a in by_name[stage.name].argv)
+        elif stage.kind == "eval":
+            assert stage.argv[stage.argv.index("--seed") + 1] == "3"
+            assert by_name[stage.name].argv[by_name[stage.name].argv.index("--seed") + 1] == "0"
+        else:  # corpus, tokenizer, problems, ladder: the same commands, so the same cached stages
+            assert stage.argv == by_name[stage.name].argv
+    # the context study's own pre-trainings get it too
+    context = study_recipe("context", Preset.load(preset_path("study", "cpu"), seed=1))
+    assert all("train.seed=1" in s.argv for s in context.stages if s.kind in ("pretrain", "rl"))
+    with pytest.raises(UserError, match="seed must be a whole number"):
+        Preset.load(path, seed=-1)
+
+
 def test_arm_ranges_reproduce_the_papers_arms_on_the_papers_ladder():
     arms = arm_ranges({"ID": (2, 10), "OOD-edge": (11, 14), "OOD-hard": (15, 20)})
     assert arms == {"id": (7, 10), "mixed": (9, 12), "edge": (11, 14), "hard": (17, 20)}

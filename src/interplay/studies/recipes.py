@@ -74,13 +74,18 @@ class Preset:
     allocation: dict[str, Any] = field(default_factory=dict)
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
     launcher: str = "interplay"  # how the documented commands start (torchrun for the paper preset)
+    # A seed for the whole study: every training stage's train.seed and the evaluation's sampling seed.
+    # None (the default): each config keeps its own seed. The corpus and tokenizer never change with it,
+    # so runs at several seeds share the data and differ only in initialisation, data order and sampling.
+    seed: int | None = None
     # `interplay ladder` flags. Process pass@k by default: a small model's outcome pass@k is inflated by
     # guessed answers (the demo's base model: outcome pass@16 0.375 at op 8 with no correct trace), so an
     # outcome ladder would find no OOD-hard range.
     ladder_args: list[str] = field(default_factory=lambda: ["--metric", "process"])
 
     @classmethod
-    def load(cls, path: str | Path) -> Preset:
+    def load(cls, path: str | Path, seed: int | None = None) -> Preset:
+        """The preset file at `path`; `seed` (e.g. `interplay study --seed`) replaces the file's `seed`."""
         import yaml
 
         path = Path(path)
@@ -99,6 +104,8 @@ class Preset:
                 raise UserError(f"preset {path}: field {key!r} is required")
         data = dict(data)
         data["eval"] = EvalSpec(**_mapping(data.get("eval", {}), f"preset {path}: eval", EvalSpec))
+        if seed is not None:
+            data["seed"] = seed
         preset = cls(source=str(path), **data)
         preset.validate()
         return preset
@@ -118,6 +125,14 @@ class Preset:
                 raise UserError(f"{where}: {key} must be a list of KEY=VALUE strings")
         if self.eval.n < 1 or self.eval.temperature < 0:
             raise UserError(f"{where}: eval.n must be positive and eval.temperature >= 0")
+        if self.seed is not None:
+            if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+                raise UserError(f"{where}: seed must be a whole number >= 0, got {self.seed!r}")
+            override = f"train.seed={self.seed}"
+            self.pretrain_set = [*self.pretrain_set, override]
+            self.midtrain_set = [*self.midtrain_set, override]
+            self.rl_set = [*self.rl_set, override]
+            self.eval.seed = self.seed
         if self.op_ranges is not None:
             for key in ("ID", "OOD-edge", "OOD-hard"):
                 _range(self.op_ranges.get(key), f"{where}: op_ranges.{key}")

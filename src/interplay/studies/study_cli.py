@@ -5,6 +5,7 @@ DIR) named by a hash of their exact command, so one base model serves every arm 
 that starts from the same pre-training; a rerun reuses finished stages and resumes an interrupted one.
 `--dry-run` prints the stage graph (the commands; values that depend on the ladder stay as
 placeholders) without running anything: the way to launch the paper preset stage by stage with torchrun.
+`--seed N` runs the study at another seed (every training stage and the evaluation; same data).
 `interplay study all --preset P --out DIR` runs the four studies one after the other into DIR/NAME with
 one cache (DIR/cache-P); a study that fails does not stop the others, and the exit status says so.
 """
@@ -22,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for report.md / report.html (with `all`: the parent "
                                                      "of one folder per study)")
     parser.add_argument("--cache", default=None, help="stage cache shared between studies (default: OUT/../cache-<preset>)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="one seed for every training stage (train.seed) and the evaluation's sampling; the "
+                             "corpus and tokenizer stay the same, so seeds share them in the cache (default: "
+                             "each config's own seed)")
     parser.add_argument("--dry-run", action="store_true", help="print the stage commands, run nothing")
 
 
@@ -32,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from interplay.studies.run import print_plan, run_study
 
     path = args.preset if args.preset.endswith((".yaml", ".yml")) else preset_path("study", args.preset)
-    preset = Preset.load(path)
+    preset = Preset.load(path, seed=args.seed)
     if args.name == "all":
         return _run_all(preset, Path(args.out), args)
     recipe = study_recipe(args.name, preset)

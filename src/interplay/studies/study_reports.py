@@ -21,7 +21,7 @@ TITLES = {
 
 def write(preset: Preset, recipe: Recipe, runner: StageRunner, out: Path) -> Document:
     doc = Document(f"{TITLES[recipe.study]} — preset {preset.name}")
-    doc.text(f"Preset file: {preset.source}. Every number below is read from the evaluations' results.json / "
+    doc.text(f"Preset file: {preset.source}{_seed_note(preset)}. Every number below is read from the evaluations' results.json / "
              "samples.jsonl in the stage folders; nothing is adjusted after the fact.")
     if "ladder" in runner.dirs:
         _ladder_section(doc, preset, runner.dirs["ladder"] / "ladder.yaml")
@@ -171,6 +171,12 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     _checks(doc, checks)
     doc.heading("All contexts", 2)
     report.add_model_section(doc, evals, out, "context")
+
+
+def _seed_note(preset) -> str:
+    if preset.seed is None:
+        return ""
+    return f", seed {preset.seed} (every training stage's train.seed and the evaluation's --seed)"
 
 
 def _mean(values: list[float | None]) -> float | None:
