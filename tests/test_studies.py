@@ -114,6 +114,14 @@ def test_a_study_seed_reaches_every_training_stage_and_the_evaluation_but_not_th
             assert by_name[stage.name].argv[by_name[stage.name].argv.index("--seed") + 1] == "0"
         else:  # corpus, tokenizer, problems, ladder: the same commands, so the same cached stages
             assert stage.argv == by_name[stage.name].argv
+    # a stage whose config already has that seed keeps its command (and cached folder): the demo's pre-training
+    # and RL configs have seed 0, its mid-training config seed 1
+    zero = {s.name: s.argv for s in study_recipe("allocation", Preset.load(path, seed=0)).stages}
+    for name, stage in by_name.items():
+        if stage.kind == "midtrain":
+            assert "train.seed=0" in zero[name]
+        else:
+            assert zero[name] == stage.argv
     # the context study's own pre-trainings get it too
     context = study_recipe("context", Preset.load(preset_path("study", "cpu"), seed=1))
     assert all("train.seed=1" in s.argv for s in context.stages if s.kind in ("pretrain", "rl"))
@@ -343,6 +351,35 @@ def test_allocation_claims_compare_the_share_groups():
     assert _share_wins(zero, plans, "OOD-edge", 1, light) == ("every arm 0.000", None)
     del evals["β = 1"]
     assert _share_wins(evals, plans, "OOD-edge", 1, light) == (None, None)
+
+
+def test_seed_lists_parse_or_fail_clearly():
+    from interplay.studies.seeds import parse_seeds
+
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5") == [3, 4, 5] and parse_seeds("4, 7") == [4, 7]
+    for bad in ("1", "1,1", "a,b", "-1,2", "5-3", ""):
+        with pytest.raises(UserError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_seed_summary_gives_mean_spread_and_verdicts_per_seed():
+    from interplay.studies.seeds import seed_summary
+
+    runs = {
+        0: ({"base": _results({"ID": (0.5, 0.9)}), "RL edge": _results({"ID": (0.1, 0.3)})},
+            [("claim A", "+1.0", ">= 0", True), ("claim B", None, "x", None)]),
+        1: ({"base": _results({"ID": (0.7, 0.9)}), "RL edge": _results({"ID": (0.2, 0.5)})},
+            [("claim A", "-1.0", ">= 0", False), ("claim B", "0.5", "x", True)]),
+    }
+    text = seed_summary("extrapolation", "demo", runs).markdown()
+    assert "seeds 0, 1" in text and "[seed 1](seed-1/report.md)" in text
+    # process pass@1 on ID: base 0.5 and 0.7 -> mean 0.600, sample sd 0.141
+    assert "| base | 0.600 ± 0.141 (0.500 / 0.700) |" in text
+    assert "| RL edge | 0.400 ± 0.141 (0.300 / 0.500) |" in text  # pass@8
+    assert "| claim A | yes | no | 1 of 2 |" in text and "| claim B | n/a | yes | 1 of 2 |" in text
+    # a model missing in one seed gives no number rather than a mean over fewer seeds
+    del runs[1][0]["RL edge"]
+    assert "| RL edge | – |" in seed_summary("extrapolation", "demo", runs).markdown()
 
 
 def test_study_all_runs_the_four_in_order_and_goes_on_after_a_failure(tmp_path, monkeypatch, capsys):

@@ -57,3 +57,17 @@ def test_allocation_study_ci_mid_trains_on_the_edge_ops(tmp_path, capsys):
     assert "rl-edge" in stages and "rl-beta1" not in stages
     report = (out / "report.md").read_text()
     assert "restricted to them" in report and "| β = 1 |" in report
+
+
+def test_a_study_at_two_seeds_shares_the_data_and_reports_both(tmp_path, capsys):
+    out = tmp_path / "ladder"
+    assert main(["study", "ladder", "--preset", "ci", "--seeds", "0,1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("done earlier") == 3  # seed 1 reuses seed 0's corpus, tokenizer and problems
+    stages = [json.loads((out / f"seed-{s}" / "stages.json").read_text()) for s in (0, 1)]
+    assert stages[0]["corpus"]["folder"] == stages[1]["corpus"]["folder"]
+    assert stages[0]["pretrain"]["folder"] != stages[1]["pretrain"]["folder"]
+    assert "train.seed=1" in stages[1]["pretrain"]["argv"]
+    summary = (out / "report.md").read_text()
+    assert "seeds 0, 1" in summary and "| base |" in summary and " ± " in summary
+    assert (out / "seed-0" / "report.md").is_file() and (out / "report.html").is_file()

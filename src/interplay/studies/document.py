@@ -13,6 +13,9 @@ from typing import Any, Sequence
 class Document:
     title: str
     blocks: list[tuple[str, Any]] = field(default_factory=list)
+    # (claim, measured, criterion, holds) rows of the paper's findings checked on this run, also kept as
+    # data so a summary over seeds can count them (interplay.studies.seeds)
+    findings: list[tuple[str, Any, str, bool | None]] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
         self.blocks.append(("heading", (level, text)))

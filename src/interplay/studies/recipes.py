@@ -128,10 +128,15 @@ class Preset:
         if self.seed is not None:
             if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
                 raise UserError(f"{where}: seed must be a whole number >= 0, got {self.seed!r}")
+            # Only where the stage's own seed differs: a stage already at this seed keeps its exact command,
+            # hence its cached folder (`--seeds 0,1,2` reuses the runs made without --seed where seeds agree).
             override = f"train.seed={self.seed}"
-            self.pretrain_set = [*self.pretrain_set, override]
-            self.midtrain_set = [*self.midtrain_set, override]
-            self.rl_set = [*self.rl_set, override]
+            if _stage_seed("pretrain", self.pretrain, self.pretrain_set) != self.seed:
+                self.pretrain_set = [*self.pretrain_set, override]
+            if self.midtrain is not None and _stage_seed("midtrain", self.midtrain, self.midtrain_set) != self.seed:
+                self.midtrain_set = [*self.midtrain_set, override]
+            if _stage_seed("rl", self.rl, self.rl_set) != self.seed:
+                self.rl_set = [*self.rl_set, override]
             self.eval.seed = self.seed
         if self.op_ranges is not None:
             for key in ("ID", "OOD-edge", "OOD-hard"):
@@ -155,6 +160,18 @@ class Preset:
             lo, hi = arm_ranges({k: tuple(v) for k, v in self.op_ranges.items()})[arm]
             return f"[{lo}, {hi}]"
         return "{arm:" + ladder_stage + ":" + arm + "}"
+
+
+def _stage_seed(kind: str, config: str, sets: list[str]) -> int:
+    """train.seed of a stage's config with the preset's overrides (the paths it needs are placeholders)."""
+    if kind == "rl":
+        from interplay.rl.config import load_rl_config
+
+        return load_rl_config(config, [*sets, "init=unused"]).train.seed
+    from interplay.lm.trainconfig import load_run_config
+
+    placeholders = ["init=unused"] if kind == "midtrain" else ["tokenizer=unused", "data.path=unused"]
+    return load_run_config(config, kind, [*sets, *placeholders]).train.seed
 
 
 def _mapping(value: Any, where: str, cls: type) -> dict[str, Any]:

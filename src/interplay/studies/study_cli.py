@@ -5,7 +5,8 @@ DIR) named by a hash of their exact command, so one base model serves every arm 
 that starts from the same pre-training; a rerun reuses finished stages and resumes an interrupted one.
 `--dry-run` prints the stage graph (the commands; values that depend on the ladder stay as
 placeholders) without running anything: the way to launch the paper preset stage by stage with torchrun.
-`--seed N` runs the study at another seed (every training stage and the evaluation; same data).
+`--seed N` runs the study at another seed (every training stage and the evaluation; same data);
+`--seeds 0,1,2` runs it at each into OUT/seed-N/ and writes OUT/report.md over the seeds (interplay.studies.seeds).
 `interplay study all --preset P --out DIR` runs the four studies one after the other into DIR/NAME with
 one cache (DIR/cache-P); a study that fails does not stop the others, and the exit status says so.
 """
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one seed for every training stage (train.seed) and the evaluation's sampling; the "
                              "corpus and tokenizer stay the same, so seeds share them in the cache (default: "
                              "each config's own seed)")
+    parser.add_argument("--seeds", default=None, metavar="0,1,2",
+                        help="run the study once per seed into OUT/seed-N/ and write OUT/report.md with the mean, "
+                             "standard deviation and each seed's value (and each finding's verdict per seed)")
     parser.add_argument("--dry-run", action="store_true", help="print the stage commands, run nothing")
 
 
@@ -37,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from interplay.studies.run import print_plan, run_study
 
     path = args.preset if args.preset.endswith((".yaml", ".yml")) else preset_path("study", args.preset)
+    if args.seeds is not None:
+        return _run_seeds(path, args)
     preset = Preset.load(path, seed=args.seed)
     if args.name == "all":
         return _run_all(preset, Path(args.out), args)
@@ -47,6 +53,33 @@ def run(args: argparse.Namespace) -> int:
         print_plan(preset, recipe)
         return 0
     run_study(preset, recipe, out, cache)
+    return 0
+
+
+def _run_seeds(path: str, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from interplay.errors import UserError
+    from interplay.studies.recipes import Preset, study_recipe
+    from interplay.studies.run import print_plan
+    from interplay.studies.seeds import parse_seeds, run_seeds
+
+    if args.seed is not None:
+        raise UserError("give either --seed N or --seeds LIST, not both")
+    if args.name == "all":
+        raise UserError("--seeds runs one study at a time: name it (extrapolation, context, allocation, rewards, ladder)")
+    seeds = parse_seeds(args.seeds)
+    name = Preset.load(path).name  # the cache is the preset's, shared by every seed
+    out = Path(args.out)
+    cache = Path(args.cache) if args.cache else out.resolve().parent / f"cache-{name}"
+    if args.dry_run:
+        for seed in seeds:
+            preset = Preset.load(path, seed=seed)
+            print_plan(preset, study_recipe(args.name, preset))
+        return 0
+    for seed in seeds:  # a bad preset or recipe fails before any seed runs
+        study_recipe(args.name, Preset.load(path, seed=seed))
+    run_seeds(path, args.name, seeds, out, cache)
     return 0
 
 

@@ -106,6 +106,7 @@ def _pts(value: float | None) -> str | None:
 
 def _checks(doc: Document, rows: list[tuple[str, Any, str, bool | None]]) -> None:
     """The paper's qualitative claims as rules on this run's numbers: measured, criterion, holds or not."""
+    doc.findings += rows
     doc.heading("The paper's findings, checked on this run", 3)
     doc.text("Each claim is a fixed rule on the numbers above (points = percentage points of process-verified "
              "pass@k); \"no\" means the finding did not reproduce in this run, \"n/a\" that an arm or range is missing "

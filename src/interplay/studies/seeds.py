@@ -1,0 +1,101 @@
+"""One study at several seeds, and a report that puts them side by side (`interplay study NAME --seeds 0,1,2`).
+
+Each seed is a whole study in OUT/seed-N/ (its own report, stages from the shared cache: the corpus and
+tokenizer are the same for every seed, so they are built once). OUT/report.md then gives, for every model
+of the study and every op range, the mean and sample standard deviation over the seeds with each seed's
+value, and how many seeds each of the paper's findings held in. Small models on a few dozen problems per
+range swing by several points between seeds; this is the table to quote.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from interplay.errors import UserError
+from interplay.studies import report
+from interplay.studies.document import Document
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0,1,2` or a range `0-4` -> distinct seeds in order; a clear error for anything else."""
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = (int(v) for v in text.split("-"))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--seeds: expected seeds like 0,1,2 or 0-4, got {text!r}") from None
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UserError(f"--seeds: give two or more distinct seeds >= 0, got {text!r}")
+    return seeds
+
+
+def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: Path) -> Document:
+    from interplay.studies.recipes import Preset, study_recipe
+    from interplay.studies.run import run_study
+
+    runs: dict[int, tuple[dict[str, Any], list[tuple]]] = {}
+    for i, seed in enumerate(seeds, 1):
+        preset = Preset.load(preset_file, seed=seed)
+        recipe = study_recipe(study, preset)
+        print(f"\n##### seed {seed} ({i}/{len(seeds)})", flush=True)
+        folder = out / f"seed-{seed}"
+        doc = run_study(preset, recipe, folder, cache)
+        records = json.loads((folder / "stages.json").read_text())
+        evals = {label: report.load_results(records[stage]["folder"]) for label, stage in recipe.evals.items()}
+        runs[seed] = (evals, doc.findings)
+    summary = seed_summary(study, preset.name, runs)
+    summary.write(out)
+    print(f"\nreport over seeds {', '.join(map(str, seeds))}: {out / 'report.md'} (and report.html)")
+    return summary
+
+
+def _spread(values: list[float | None]) -> str | None:
+    """'mean ± sd (v1 / v2 / …)' over the seeds; None when a seed lacks the value."""
+    if not values or any(v is None for v in values):
+        return None
+    mean = statistics.mean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.3f} ± {sd:.3f} ({' / '.join(f'{v:.3f}' for v in values)})"
+
+
+def seed_summary(study: str, preset_name: str, runs: dict[int, tuple[dict[str, Any], list[tuple]]]) -> Document:
+    """The report over seeds. `runs`: seed -> (label -> results.json of that seed, that seed's findings rows)."""
+    from interplay.studies.study_reports import TITLES
+
+    seeds = list(runs)
+    doc = Document(f"{TITLES[study]} — preset {preset_name}, seeds {', '.join(map(str, seeds))}")
+    doc.text("Each seed is the whole study with every training stage's train.seed and the evaluation's sampling "
+             "seed set to it (same corpus and tokenizer). Cells: mean ± sample standard deviation over the seeds, "
+             "then each seed's value in seed order. Per-seed reports: "
+             + ", ".join(f"[seed {s}](seed-{s}/report.md)" for s in seeds) + ".")
+    first = runs[seeds[0]][0]
+    labels = list(first)
+    ranges = report.evaluated_ranges(first)
+    kmax = max(next(iter(first.values()))["ks"])
+    for metric, k in (("process", 1), ("process", kmax), ("outcome", 1), ("outcome", kmax)):
+        doc.heading(f"{metric} pass@{k} by op range", 2)
+        rows = []
+        for label in labels:
+            cells = []
+            for r in ranges:
+                values = [report.pass_value(runs[s][0][label], "op_range", r, metric, k) if label in runs[s][0]
+                          else None for s in seeds]
+                cells.append(_spread(values))
+            rows.append([label, *cells])
+        doc.table(["model", *ranges], rows)
+    claims: dict[str, list[bool | None]] = {}
+    for s in seeds:
+        for claim, _measured, _rule, holds in runs[s][1]:
+            claims.setdefault(claim, [None] * len(seeds))[seeds.index(s)] = holds
+    if claims:
+        doc.heading("The paper's findings, seed by seed", 2)
+        verdict = {True: "yes", False: "no", None: "n/a"}
+        doc.table(["claim", *[f"seed {s}" for s in seeds], "held in"],
+                  [[claim, *[verdict[v] for v in values], f"{sum(v is True for v in values)} of {len(seeds)}"]
+                   for claim, values in claims.items()])
+    return doc
