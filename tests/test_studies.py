@@ -344,7 +344,7 @@ def test_allocation_claims_compare_the_share_groups():
     evals = {f"β = {b:g}": _results({"OOD-edge": (v, 0.5)}) for b, v in zip((0, 0.2, 0.5, 0.8, 1), edge)}
     assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0.2 (0.090)", True)
     evals["β = 0"] = _results({"OOD-edge": (0.09, 0.5)})  # a tie with a pure arm is not a win
-    assert _share_wins(evals, plans, "OOD-edge", 1, light)[1] is False
+    assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0, 0.2 (0.090)", False)
     evals["β = 0"] = _results({"OOD-edge": (0.30, 0.5)})
     assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0 (0.300)", False)
     zero = {f"β = {b:g}": _results({"OOD-edge": (0.0, 0.0)}) for b in (0, 0.2, 0.5, 0.8, 1)}

@@ -130,8 +130,9 @@ def _share_wins(evals: dict[str, Any], plans: list[dict[str, Any]], op_range: st
         return (None if any(v is None for v in values.values()) else "every arm 0.000"), None
     inside = [v for beta, v in values.items() if group(beta)]
     outside = [v for beta, v in values.items() if not group(beta)]
-    best = max(values, key=lambda beta: values[beta])
-    measured = f"best β = {best:g} ({values[best]:.3f})"
+    top = max(values.values())
+    best = [beta for beta, v in values.items() if v == top]  # a tie names every arm at the top
+    measured = f"best β = {', '.join(f'{b:g}' for b in best)} ({top:.3f})"
     if not inside or not outside:
         return measured, None
     return measured, max(inside) > max(outside)
