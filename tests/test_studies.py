@@ -377,6 +377,12 @@ def test_seed_summary_gives_mean_spread_and_verdicts_per_seed():
     assert "| base | 0.600 ± 0.141 (0.500 / 0.700) |" in text
     assert "| RL edge | 0.400 ± 0.141 (0.300 / 0.500) |" in text  # pass@8
     assert "| claim A | yes | no | 1 of 2 |" in text and "| claim B | n/a | yes | 1 of 2 |" in text
+    # the context study's figure: context B by op, over the seeds
+    b = {0: {"base": {2: {"process@8": 0.2, "process@1": 0.1}}, "RL edge": {2: {"process@8": 0.4, "process@1": 0.2}}},
+         1: {"base": {2: {"process@8": 0.4, "process@1": 0.1}}, "RL edge": {2: {"process@8": 0.4, "process@1": 0.3}}}}
+    text_b = seed_summary("context", "demo", runs, b).markdown()
+    assert "## process pass@8 on context B by op" in text_b
+    assert "| base | 0.300 ± 0.141 (0.200 / 0.400) |" in text_b and "| RL edge | 0.250 ± 0.071 (0.200 / 0.300) |" in text_b
     # a model missing in one seed gives no number rather than a mean over fewer seeds
     del runs[1][0]["RL edge"]
     assert "| RL edge | – |" in seed_summary("extrapolation", "demo", runs).markdown()

@@ -39,6 +39,7 @@ def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: 
     from interplay.studies.run import run_study
 
     runs: dict[int, tuple[dict[str, Any], list[tuple]]] = {}
+    context_b: dict[int, dict[str, dict[int, dict[str, float]]]] = {}  # seed -> label -> op -> metric@k
     for i, seed in enumerate(seeds, 1):
         preset = Preset.load(preset_file, seed=seed)
         recipe = study_recipe(study, preset)
@@ -48,7 +49,11 @@ def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: 
         records = json.loads((folder / "stages.json").read_text())
         evals = {label: report.load_results(records[stage]["folder"]) for label, stage in recipe.evals.items()}
         runs[seed] = (evals, doc.findings)
-    summary = seed_summary(study, preset.name, runs)
+        if study == "context":  # the study's figure is context B by op, read from the samples as its report does
+            ks = next(iter(evals.values()))["ks"]
+            context_b[seed] = {label: report.context_by_op(Path(records[stage]["folder"]), recipe.extra["context_b"], ks)
+                               for label, stage in recipe.evals.items()}
+    summary = seed_summary(study, preset.name, runs, context_b or None)
     summary.write(out)
     print(f"\nreport over seeds {', '.join(map(str, seeds))}: {out / 'report.md'} (and report.html)")
     return summary
@@ -63,8 +68,10 @@ def _spread(values: list[float | None]) -> str | None:
     return f"{mean:.3f} ± {sd:.3f} ({' / '.join(f'{v:.3f}' for v in values)})"
 
 
-def seed_summary(study: str, preset_name: str, runs: dict[int, tuple[dict[str, Any], list[tuple]]]) -> Document:
-    """The report over seeds. `runs`: seed -> (label -> results.json of that seed, that seed's findings rows)."""
+def seed_summary(study: str, preset_name: str, runs: dict[int, tuple[dict[str, Any], list[tuple]]],
+                 context_b: dict[int, dict[str, dict[int, dict[str, float]]]] | None = None) -> Document:
+    """The report over seeds. `runs`: seed -> (label -> results.json of that seed, that seed's findings rows);
+    `context_b` (context study): seed -> label -> op -> {"process@k": value, ...} on context B."""
     from interplay.studies.study_reports import TITLES
 
     seeds = list(runs)
@@ -88,6 +95,13 @@ def seed_summary(study: str, preset_name: str, runs: dict[int, tuple[dict[str, A
                 cells.append(_spread(values))
             rows.append([label, *cells])
         doc.table(["model", *ranges], rows)
+    if context_b:
+        ops = sorted({o for per_label in context_b.values() for v in per_label.values() for o in v})
+        for key in (f"process@{kmax}", "process@1"):
+            doc.heading(f"{key.replace('@', ' pass@')} on context B by op", 2)
+            doc.table(["model", *[f"op {o}" for o in ops]],
+                      [[label, *[_spread([context_b[s].get(label, {}).get(o, {}).get(key) for s in seeds]) for o in ops]]
+                       for label in labels])
     claims: dict[str, list[bool | None]] = {}
     for s in seeds:
         for claim, _measured, _rule, holds in runs[s][1]:
