@@ -162,16 +162,21 @@ class Preset:
         return "{arm:" + ladder_stage + ":" + arm + "}"
 
 
-def _stage_seed(kind: str, config: str, sets: list[str]) -> int:
-    """train.seed of a stage's config with the preset's overrides (the paths it needs are placeholders)."""
+def _stage_config(kind: str, config: str, sets: list[str]) -> Any:
+    """A training stage's config (pretrain, midtrain or rl) with the preset's overrides, as its stages load
+    it; the paths a stage fills in at run time (init, tokenizer, data) are placeholders."""
     if kind == "rl":
         from interplay.rl.config import load_rl_config
 
-        return load_rl_config(config, [*sets, "init=unused"]).train.seed
+        return load_rl_config(config, [*sets, "init=unused"])
     from interplay.lm.trainconfig import load_run_config
 
     placeholders = ["init=unused"] if kind == "midtrain" else ["tokenizer=unused", "data.path=unused"]
-    return load_run_config(config, kind, [*sets, *placeholders]).train.seed
+    return load_run_config(config, kind, [*sets, *placeholders])  # placeholders last: they win
+
+
+def _stage_seed(kind: str, config: str, sets: list[str]) -> int:
+    return _stage_config(kind, config, sets).train.seed
 
 
 def _mapping(value: Any, where: str, cls: type) -> dict[str, Any]:
@@ -350,10 +355,8 @@ def _rewards(p: Preset) -> Recipe:
 
 
 def _rl_config(p: Preset) -> Any:
-    """The preset's RL config with its overrides, as its stages load it (the init checkpoint is a placeholder)."""
-    from interplay.rl.config import load_rl_config
-
-    return load_rl_config(p.rl, list(p.rl_set) + ["init=unused"])
+    """The preset's RL config with its overrides, as its stages load it."""
+    return _stage_config("rl", p.rl, p.rl_set)
 
 
 def _list(spec: dict[str, Any], key: str, p: Preset) -> list[str]:
@@ -412,13 +415,11 @@ def _context(p: Preset) -> Recipe:
 def allocation_plan(p: Preset) -> list[dict[str, Any]]:
     """Mid-training / RL steps per share β at one budget, with this preset's step sizes (interplay.budget)."""
     from interplay.budget import BudgetSettings, parse_total, plan_budget
-    from interplay.lm.trainconfig import load_run_config
 
     spec = p.allocation
     if "total" not in spec or p.midtrain is None:
         raise UserError(f"preset {p.source}: the allocation study needs `allocation.total` and a `midtrain` config")
-    mid = load_run_config(p.midtrain, "midtrain", [s for s in p.midtrain_set if not s.startswith(("init=", "data.path="))]
-                          + ["init=unused"])
+    mid = _stage_config("midtrain", p.midtrain, p.midtrain_set)
     rl = _rl_config(p)
     mid_tokens = mid.train.batch_size * mid.data.seq_len
     settings = BudgetSettings(mid_tokens_per_step=mid_tokens, prompts=rl.rollout.prompts, rollouts=rl.rollout.rollouts,

@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from interplay.studies import report
@@ -79,7 +80,13 @@ def print_plan(preset: Preset, recipe: Recipe) -> None:
         print(f"{launcher} " + " ".join(shlex.quote(a) for a in argv))
 
 
-def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> Document:
+@dataclass
+class StudyRun:
+    doc: Document  # the report as written (with its findings rows)
+    dirs: dict[str, Path]  # stage name -> its folder in the cache
+
+
+def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> StudyRun:
     from interplay.studies import study_reports
 
     t0 = time.perf_counter()
@@ -96,4 +103,4 @@ def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> Documen
     doc.write(out)
     (out / "stages.json").write_text(json.dumps(records, indent=1) + "\n")
     print(f"\nreport: {out / 'report.md'} (and report.html)")
-    return doc
+    return StudyRun(doc, dict(runner.dirs))

@@ -9,7 +9,6 @@ range swing by several points between seeds; this is the table to quote.
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -45,13 +44,12 @@ def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: 
         recipe = study_recipe(study, preset)
         print(f"\n##### seed {seed} ({i}/{len(seeds)})", flush=True)
         folder = out / f"seed-{seed}"
-        doc = run_study(preset, recipe, folder, cache)
-        records = json.loads((folder / "stages.json").read_text())
-        evals = {label: report.load_results(records[stage]["folder"]) for label, stage in recipe.evals.items()}
-        runs[seed] = (evals, doc.findings)
+        result = run_study(preset, recipe, folder, cache)
+        evals = {label: report.load_results(result.dirs[stage]) for label, stage in recipe.evals.items()}
+        runs[seed] = (evals, result.doc.findings)
         if study == "context":  # the study's figure is context B by op, read from the samples as its report does
             ks = next(iter(evals.values()))["ks"]
-            context_b[seed] = {label: report.context_by_op(Path(records[stage]["folder"]), recipe.extra["context_b"], ks)
+            context_b[seed] = {label: report.context_by_op(result.dirs[stage], recipe.extra["context_b"], ks)
                                for label, stage in recipe.evals.items()}
     summary = seed_summary(study, preset.name, runs, context_b or None)
     summary.write(out)
