@@ -229,6 +229,23 @@ def test_runner_reuses_finished_stages_resumes_after_failure_and_resolves_ladder
     assert [c[0] for c in calls] == ["rl", "eval"] and runner2.dirs["rl-edge"] != runner.dirs["rl-edge"]
 
 
+def test_a_cache_spelled_relative_or_absolute_holds_the_same_stages(tmp_path, monkeypatch):
+    # Stage hashes cover the commands, which name folders in the cache: `--cache runs/c` and
+    # `--cache /abs/runs/c` must not make two copies of a pre-training.
+    stages = [
+        Stage("corpus", ["corpus", "build", "c.yaml", "--out", "{out}"]),
+        Stage("pretrain", ["pretrain", "p.yaml", "--data", "{dir:corpus}", "--out", "{out}"]),
+    ]
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    first = StageRunner("runs/c", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert len(calls) == 2
+    calls.clear()
+    again = StageRunner(tmp_path / "runs" / "c", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert calls == [] and again["pretrain"]["folder"] == first["pretrain"]["folder"]
+    assert Path(first["pretrain"]["folder"]).is_absolute()
+
+
 def test_unhashed_runner_refuses_a_changed_command(tmp_path):
     calls = []
     StageRunner(tmp_path, hashed_dirs=False, echo=lambda s: None, execute=_fake_commands(calls)).run(

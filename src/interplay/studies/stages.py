@@ -109,7 +109,9 @@ class StageRunner:
 
     def __init__(self, root: str | Path, *, hashed_dirs: bool = True, echo: Callable[[str], None] = print,
                  execute: Callable[[list[str]], int] | None = None, launcher: str = "interplay") -> None:
-        self.root = Path(root)
+        # Absolute, because stage commands (and so their hashes) hold folder paths: `--cache runs/c` and
+        # `--cache /abs/runs/c` must name the same stages.
+        self.root = Path(root).resolve()
         self.hashed_dirs = hashed_dirs
         self.echo = echo
         self.launcher = launcher
