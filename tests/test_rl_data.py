@@ -56,6 +56,17 @@ def test_an_empty_pool_is_a_user_error(records_file, tokenizer):
         load_pool(RLDataConfig(path=str(records_file), ops=[11, 14]), tokenizer, 10_000)
 
 
+def test_a_record_without_op_is_a_user_error_naming_the_line(tmp_path, records_file, tokenizer):
+    lines = records_file.read_text().splitlines()
+    record = json.loads(lines[3])
+    del record["op"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines[:3] + [json.dumps(record)] + lines[4:]) + "\n")
+    for ops in ([2, 3], None):  # never skipped silently, with or without an op filter
+        with pytest.raises(UserError, match=r"bad.jsonl:4 lacks record field\(s\) op"):
+            load_pool(RLDataConfig(path=str(bad), ops=ops), tokenizer, 10_000)
+
+
 def _pool(n_zoo: int, n_school: int) -> list[Problem]:
     return [Problem({"id": f"{ctx}-{i}", "context": ctx}, (i,)) for ctx, n in (("zoo", n_zoo), ("school", n_school))
             for i in range(n)]
