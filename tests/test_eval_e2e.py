@@ -98,3 +98,30 @@ def test_ladder_runs_the_evaluation_first(trained, capsys):
 
     doc = yaml.safe_load((out / "ladder.yaml").read_text())
     assert set(doc["per_op"]) == {2, 3, 11} and doc["k"] == 4
+
+
+def test_eval_in_bf16_records_its_dtype_and_a_resume_cannot_switch_it(trained, capsys):
+    # The GPU default (bf16 weights and cache), run here on a CPU: the same code path an H100 takes.
+    model = str(trained / "run" / "final")
+    argv = ["eval", "--model", model, "--problems", str(trained / "problems.jsonl"), "--n", "2", "--k", "1,2",
+            "--max-new-tokens", "16", "--quiet", "--no-pictures", "--device", "cpu"]
+    bf16 = trained / "eval-bf16"
+    assert main(argv + ["--dtype", "bfloat16", "--out", str(bf16)]) == 0
+    config = json.loads((bf16 / "eval_config.json").read_text())
+    assert config["dtype"] == "bfloat16"
+    rows = [json.loads(line) for line in (bf16 / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 6 and all(1 <= r["num_tokens"] <= 16 for r in rows)
+    capsys.readouterr()
+    assert main(argv + ["--dtype", "float32", "--out", str(bf16)]) == 2
+    assert "dtype='bfloat16', not 'float32'" in capsys.readouterr().err
+    # `auto` on a CPU is fp32; an evaluation written before dtype was recorded counts as fp32 and resumes.
+    fp32 = trained / "eval-fp32"
+    assert main(argv + ["--out", str(fp32)]) == 0
+    config = json.loads((fp32 / "eval_config.json").read_text())
+    assert config.pop("dtype") == "float32"
+    (fp32 / "eval_config.json").write_text(json.dumps(config))
+    assert main(argv + ["--out", str(fp32)]) == 0
+    # ... and its completions may be reused by an fp32 evaluation, never by a bf16 one
+    capsys.readouterr()
+    assert main(argv + ["--dtype", "bfloat16", "--out", str(trained / "eval-bf16-b"), "--reuse-samples", str(fp32)]) == 2
+    assert "dtype='float32'" in capsys.readouterr().err

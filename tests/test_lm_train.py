@@ -222,6 +222,21 @@ def test_hf_impl_trains_the_same_function(env, baseline):
         assert a[step] == pytest.approx(b[step], rel=1e-4), step
 
 
+def test_bf16_autocast_trains_the_same_function_with_fp32_weights(env, baseline):
+    # The GPU default (train.dtype auto = bf16 on CUDA), forced on a CPU so the autocast path runs in CI:
+    # the same first losses as fp32 to bf16's precision, still learning, checkpoints in fp32.
+    from safetensors.torch import load_file
+
+    out = env / "bf16"
+    assert pretrain(env, out, **{"train.dtype": "bfloat16", "train.steps": 30, "checkpoint.every": 0}) == 0
+    a, b = losses(out), losses(baseline)
+    for step in range(1, 6):
+        assert a[step] == pytest.approx(b[step], rel=2e-3), step
+    assert a[30] < 0.6 * a[1] and a[30] == pytest.approx(b[30], rel=0.05)
+    assert evals(out)[30]["all"] == pytest.approx(evals(baseline)[30]["all"], rel=0.05)
+    assert all(v.dtype == torch.float32 for v in load_file(str(out / "final" / "model.safetensors")).values())
+
+
 def test_midtrain_starts_from_the_checkpoint(env, baseline, tmp_path):
     out = tmp_path / "mid"
     args = ["midtrain", TINY, "--out", str(out)] + base_args(env, **{"train.steps": 10, "optim.lr": 1e-3})

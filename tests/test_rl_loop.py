@@ -4,6 +4,7 @@ parameters moving, exact resume, metrics, and bad input rejected before any comp
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -136,6 +137,24 @@ def test_final_checkpoint_loads_with_transformers(learned):
 
     model = AutoModelForCausalLM.from_pretrained(str(learned / "final"))
     assert model.config.model_type == "qwen2"
+
+
+def test_bf16_rollouts_and_updates_run_and_move_the_weights(env):
+    # The GPU defaults (rollout.dtype and train.dtype auto = bf16 on CUDA), forced here on a CPU so the
+    # bf16 sampler cache, autocast log-probs and their gradients run in CI.
+    from safetensors.torch import load_file
+
+    out = env / "rl-bf16"
+    assert main(rl_args(env, out, **{"train.steps": 3, "rollout.dtype": "bfloat16", "train.dtype": "bfloat16"})) == 0
+    rows = [r for r in read_metrics(out) if "reward/mean" in r]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert any(r["frac_reward_zero_std"] < 1 for r in rows)  # some group had an advantage: gradients flowed
+    for r in rows:
+        assert all(math.isfinite(r[k]) for k in ("loss/policy", "kl", "entropy", "grad_norm")), r
+    before = load_file(str(env / "pt" / "final" / "model.safetensors"))
+    after = load_file(str(out / "final" / "model.safetensors"))
+    assert all(v.dtype == torch.float32 for v in after.values())  # master weights stay fp32
+    assert sum(not torch.equal(before[k], after[k]) for k in before) > len(before) // 2
 
 
 # -- one step's optimisation, in detail ----------------------------------------------------------------

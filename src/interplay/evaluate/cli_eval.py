@@ -39,6 +39,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser, out_required: bool = Tru
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-rows", type=int, default=128, help="samples decoded together")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"),
+                        help="sampling precision (default auto: bfloat16 on a GPU, float32 on a CPU)")
     parser.add_argument("--backend", default="torch", choices=("torch", "vllm"),
                         help="sampler: interplay's own (torch, default) or vLLM (GPU, when installed)")
     parser.add_argument("--op-ranges", default=None,
@@ -63,7 +65,7 @@ def config_from_args(args: argparse.Namespace, out: str):
         model=args.model, problems=args.problems, out=out, split=args.split, per_op=args.per_op, n=args.n,
         ks=parse_ks(args.k), temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         max_new_tokens=args.max_new_tokens, seed=args.seed, batch_rows=args.batch_rows, device=args.device,
-        backend=args.backend,
+        dtype=args.dtype, backend=args.backend,
         op_ranges=parse_op_ranges(args.op_ranges), failure_pictures=not args.no_pictures, progress=not args.quiet,
         reuse_samples=getattr(args, "reuse_samples", None),
     )

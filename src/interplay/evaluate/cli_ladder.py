@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--batch-rows", type=int, default=128)
     group.add_argument("--device", default=None)
+    group.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"))
     group.add_argument("--backend", default="torch", choices=("torch", "vllm"))
     group.add_argument("--op-ranges", default=None)
     group.add_argument("--no-pictures", action="store_true")

@@ -28,13 +28,16 @@ from typing import Any
 
 from interplay.errors import UserError
 from interplay.evaluate.ranges import OpRanges, check_op_ranges, default_op_ranges
+from interplay.lm.sampler import DTYPES, resolve_device, resolve_dtype
 
 CONFIG_FILE = "eval_config.json"
 SAMPLES_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
 # Settings that decide what the completions are: resuming with any other value would mix two runs.
 _IDENTITY_FIELDS = ("model_sha256", "problems", "split", "per_op", "n", "temperature", "top_p", "top_k",
-                    "max_new_tokens", "seed", "problem_ids_sha256")
+                    "max_new_tokens", "seed", "problem_ids_sha256", "dtype")
+# Evaluations written before `dtype` was recorded all sampled in fp32 (the sampler's only choice then).
+_LEGACY = {"dtype": "float32"}
 
 
 def default_ks(n: int) -> list[int]:
@@ -63,6 +66,7 @@ class EvalConfig:
     seed: int = 0
     batch_rows: int = 128
     device: str | None = None
+    dtype: str = "auto"  # the sampler's weights and cache: bf16 on a GPU, fp32 on a CPU
     backend: str = "torch"  # or "vllm" (GPU, optional)
     op_ranges: OpRanges = field(default_factory=default_op_ranges)
     failure_pictures: bool = True
@@ -91,6 +95,8 @@ class EvalConfig:
             raise UserError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens!r}")
         if self.batch_rows < 1:
             raise UserError(f"--batch-rows must be >= 1, got {self.batch_rows!r}")
+        if self.dtype not in DTYPES:
+            raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         self.op_ranges = check_op_ranges(self.op_ranges)
         return self
 
@@ -182,6 +188,7 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
         "top_p": cfg.top_p,
         "top_k": cfg.top_k,
         "seed": cfg.seed,
+        "dtype": resolve_dtype(cfg.dtype, resolve_device(cfg.device) if cfg.backend == "torch" else "cuda"),
         "problem_ids_sha256": hashlib.sha256("\n".join(r["id"] for r in problems).encode()).hexdigest(),
     }
     config_path = out / CONFIG_FILE
@@ -193,7 +200,7 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
 
     def check(keys) -> None:
         for key in keys:
-            if previous is not None and previous.get(key) != settings.get(key):
+            if previous is not None and previous.get(key, _LEGACY.get(key)) != settings.get(key):
                 raise UserError(
                     f"--out {out} holds an evaluation with {key}={previous.get(key)!r}, not {settings.get(key)!r}; "
                     "use another --out (or delete it)"
@@ -210,7 +217,7 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
     if missing and sampler is None:
         from interplay.lm.sampler import load_sampler
 
-        sampler = load_sampler(model_dir, backend=cfg.backend, device=cfg.device)
+        sampler = load_sampler(model_dir, backend=cfg.backend, device=cfg.device, dtype=settings["dtype"])
     if cfg.max_new_tokens is not None:
         settings["max_new_tokens"] = cfg.max_new_tokens
     elif previous is not None:
@@ -237,7 +244,7 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
 
 
 # What decides a completion besides its problem and sample index (sampling is keyed, see lm/sampling/rng).
-_SAMPLING_FIELDS = ("model_sha256", "temperature", "top_p", "top_k", "seed", "max_new_tokens")
+_SAMPLING_FIELDS = ("model_sha256", "temperature", "top_p", "top_k", "seed", "max_new_tokens", "dtype")
 
 
 def _reuse(
@@ -263,7 +270,7 @@ def _reuse(
         mine = wanted_max if key == "max_new_tokens" else settings.get(key)
         if mine is None and key == "max_new_tokens":
             continue  # "auto": take the source's
-        if theirs.get(key) != mine:
+        if theirs.get(key, _LEGACY.get(key)) != mine:
             raise UserError(
                 f"--reuse-samples: {source} was sampled with {key}={theirs.get(key)!r}, this evaluation uses "
                 f"{mine!r}; its completions cannot be reused"

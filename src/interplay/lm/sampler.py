@@ -89,16 +89,37 @@ class Completion:
 
 
 BACKENDS = ("torch", "vllm")
+DTYPES = ("auto", "float32", "bfloat16")
 
 
-def load_sampler(path: str | Path, backend: str = "torch", device: str | None = None) -> Any:
+def resolve_device(device: str | None) -> str:
+    """`None` = cuda when there is a GPU, else cpu."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str | None, device: str) -> str:
+    """`auto` = bf16 on a GPU, fp32 on a CPU (bf16 matmuls are ~25x slower on CPUs without AVX-512),
+    the same rule as training and RL rollouts."""
+    if dtype in (None, "auto"):
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in DTYPES:
+        raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dtype
+
+
+def load_sampler(path: str | Path, backend: str = "torch", device: str | None = None, dtype: str = "auto") -> Any:
     """A sampler for a model folder: ours (`torch`, CPU or GPU) or vLLM's (`vllm`, GPU, optional)."""
     if backend == "torch":
-        return Sampler.from_pretrained(path, device=device)
+        device = resolve_device(device)
+        return Sampler.from_pretrained(path, device=device, dtype=resolve_dtype(dtype, device))
     if backend == "vllm":
         from interplay.lm.sampling.vllm_backend import VLLMSampler
 
-        return VLLMSampler(path)
+        return VLLMSampler(path, dtype=resolve_dtype(dtype, "cuda"))
     raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
@@ -153,17 +174,22 @@ class Sampler:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, dtype: str | None = None) -> Sampler:
-        """Load a model folder (weights, config and tokenizer side by side, as `save_pretrained` writes)."""
+        """Load a model folder (weights, config and tokenizer side by side, as `save_pretrained` writes).
+
+        `dtype` None keeps fp32 on any device (the exact reference for tests); "auto" is bf16 on a GPU.
+        """
         import torch
         from transformers import AutoModelForCausalLM
 
         path = Path(path)
         if not (path / "config.json").is_file():
             raise UserError(f"model: {path} is not a model folder (no config.json)")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = resolve_device(device)
+        if dtype == "auto":
+            dtype = resolve_dtype(dtype, device)
         torch_dtype = {None: None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
         if dtype not in torch_dtype:
-            raise UserError(f"dtype must be one of float32, bfloat16, float16, got {dtype!r}")
+            raise UserError(f"dtype must be one of auto, float32, bfloat16, float16, got {dtype!r}")
         tokenizer = load_folder_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype[dtype] or torch.float32)
         return cls(model.to(device), tokenizer)
