@@ -24,9 +24,10 @@ def parse_ks(text: str | None) -> list[int] | None:
     return ks
 
 
-def add_eval_arguments(parser: argparse.ArgumentParser, out_required: bool = True) -> None:
-    parser.add_argument("--model", required=True, help="model folder (Hugging Face format, with its tokenizer)")
-    parser.add_argument("--problems", required=True, help="JSONL problem file or corpus folder (see --split)")
+def add_eval_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, required: bool = True) -> None:
+    """The evaluation's flags; `interplay ladder` adds them as an optional group (no --out: its --eval is that)."""
+    parser.add_argument("--model", required=required, help="model folder (Hugging Face format, with its tokenizer)")
+    parser.add_argument("--problems", required=required, help="JSONL problem file or corpus folder (see --split)")
     parser.add_argument("--split", default="eval", help="corpus split to read when --problems is a folder")
     parser.add_argument("--per-op", type=int, default=None, help="keep the first N problems of each op")
     parser.add_argument("--n", type=int, default=128, help="samples per problem (default 128)")
@@ -45,7 +46,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser, out_required: bool = Tru
                         help="sampler: interplay's own (torch, default) or vLLM (GPU, when installed)")
     parser.add_argument("--op-ranges", default=None,
                         help='"ID=2-10,OOD-edge=11-14,OOD-hard=15-20" (default) or a YAML file from `interplay ladder`')
-    parser.add_argument("--out", required=out_required, help="output folder")
+    if required:
+        parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--no-pictures", action="store_true", help="skip the failure pictures")
     parser.add_argument("--reuse-samples", default=None, metavar="DIR",
                         help="copy the completions another evaluation (same model and sampling settings) already "

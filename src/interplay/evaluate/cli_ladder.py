@@ -28,25 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="edge filter: pass@1 at most this (default 0.25)")
     parser.add_argument("--edge-min-passk-problem", type=float, default=0.5, dest="edge_pk",
                         help="edge filter: pass@k at least this (default 0.5)")
-    group = parser.add_argument_group("run the evaluation first (same flags as `interplay eval`)")
-    group.add_argument("--model", default=None)
-    group.add_argument("--problems", default=None)
-    group.add_argument("--split", default="eval")
-    group.add_argument("--per-op", type=int, default=None)
-    group.add_argument("--n", type=int, default=128)
-    group.add_argument("--k", default=None)
-    group.add_argument("--temperature", type=float, default=0.7)
-    group.add_argument("--top-p", type=float, default=1.0)
-    group.add_argument("--top-k", type=int, default=0)
-    group.add_argument("--max-new-tokens", type=int, default=None)
-    group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--batch-rows", type=int, default=128)
-    group.add_argument("--device", default=None)
-    group.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"))
-    group.add_argument("--backend", default="torch", choices=("torch", "vllm"))
-    group.add_argument("--op-ranges", default=None)
-    group.add_argument("--no-pictures", action="store_true")
-    group.add_argument("--quiet", action="store_true")
+    from interplay.evaluate.cli_eval import add_eval_arguments
+
+    add_eval_arguments(parser.add_argument_group("run the evaluation first (same flags as `interplay eval`)"),
+                       required=False)
 
 
 def run(args: argparse.Namespace) -> int:
