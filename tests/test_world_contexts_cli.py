@@ -85,6 +85,17 @@ def test_sample_bad_input_is_one_line_and_status_2(args, message):
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_reader_that_stops_early_is_not_an_error():
+    # `interplay sample --count 3000 | head -1`: far more than a pipe buffer, the reader leaves after one line.
+    proc = subprocess.Popen([sys.executable, "-m", "interplay", "sample", "--op", "3", "--count", "3000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert json.loads(first)["op"] == 3 and err == ""
+
+
 def test_world_and_verifier_never_import_torch():
     code = ("import sys, interplay.cli as c; c.build_parser(); import interplay.world, interplay.corpus; "
             "from interplay.world import generate; generate(10); "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 
 from interplay import __version__
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"interplay {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `interplay sample --count 1000 | head`: the reader has what it wanted
+        # (BrokenPipeError is an OSError, so it is caught before the clause below re-raises it.) Point
+        # stdout at /dev/null so that the interpreter's final flush does not raise again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -77,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interplay {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `interplay sample --count 1000 | head`
-        return 0
 
 
 if __name__ == "__main__":
