@@ -107,6 +107,20 @@ def test_segment_mask_blocks_attention_across_documents():
     assert torch.equal(segment_mask(torch.arange(5)[None])[0, 0], torch.ones(5, 5, dtype=torch.bool).tril())
 
 
+def test_rope_table_lookup_is_the_formula_bit_for_bit_and_not_saved():
+    from interplay.lm.model import build_model, rope_tables
+
+    cfg = load_preset("tiny")
+    model = build_model(cfg, 300)
+    pos = torch.tensor([[0, 1, 2, 3, 0, 1, cfg.max_position_embeddings - 1]])
+    for dtype in (torch.float32, torch.bfloat16):
+        got = model.rope(pos, dtype)
+        want = rope_tables(pos, cfg.head_dim, cfg.rope_theta, dtype)
+        assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+        assert got[0].shape == (1, 1, pos.shape[1], cfg.head_dim)
+    assert not any("rope" in k for k in model.state_dict())  # checkpoints hold the HF weights only
+
+
 def test_schedule_warms_up_then_decays_to_min_lr():
     from interplay.lm.train import lr_at
 

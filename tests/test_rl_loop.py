@@ -363,6 +363,7 @@ def _no_compute(out: Path) -> bool:
         ({"data.contexts": "{movies: 1.0}"}, "no problems left"),
         ({"init": "/nonexistent/model"}, "init"),
         ({"grpo.bogus": 1}, "grpo.bogus: unknown field"),
+        ({"rollout.max_new_tokens": 512}, "exceeds the model's max_position_embeddings (512)"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_computed(env, capsys, overrides, words):

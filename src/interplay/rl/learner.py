@@ -77,13 +77,13 @@ class CompletionLogits(torch.nn.Module):
 def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
                    attn_mask: torch.Tensor):
     """(final hidden states (B, T, d), output-head weight) of an `interplay.lm.model` module."""
-    from interplay.lm.model import HFQwen2, rope_tables
+    from interplay.lm.model import HFQwen2
 
     if isinstance(model, HFQwen2):  # only ever given one-completion rows: plain causal attention
         hidden = model.hf.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
         return hidden, model.hf.lm_head.weight
     x = model.embed_tokens(input_ids)
-    cos, sin = rope_tables(position_ids, model.cfg.head_dim, model.cfg.rope_theta, x.dtype)
+    cos, sin = model.rope(position_ids, x.dtype)
     for layer in model.layers:
         x = layer(x, cos, sin, attn_mask)
     x = model.norm(x)

@@ -148,6 +148,10 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     # --- models and tokenizer: every mismatch is reported before any compute -------------------------
     model_cfg, tokenizer, init_weights, ref_weights = resolve_models(cfg)
     vocab = len(tokenizer)
+    longest = cfg.rollout.max_prompt_tokens + cfg.rollout.max_new_tokens
+    if longest > model_cfg.max_position_embeddings:
+        raise UserError(f"rollout.max_prompt_tokens + rollout.max_new_tokens ({longest}) exceeds the model's "
+                        f"max_position_embeddings ({model_cfg.max_position_embeddings})")
     run_dict = cfg.to_dict() | {"model": dict(model_cfg.__dict__), "vocab_size": vocab}
     total = cfg.train.steps
     N, r = cfg.rollout.prompts, cfg.rollout.rollouts
