@@ -246,6 +246,32 @@ def test_a_cache_spelled_relative_or_absolute_holds_the_same_stages(tmp_path, mo
     assert Path(first["pretrain"]["folder"]).is_absolute()
 
 
+def test_status_says_what_is_done_partial_to_run_or_waiting(tmp_path):
+    stages = [
+        Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"]),
+        Stage("eval-base", ["eval", "--model", "{final:pretrain}", "--out", "{out}"]),
+        Stage("ladder", ["ladder", "--eval", "{dir:eval-base}", "--yaml", "{out}/ladder.yaml"]),
+        Stage("rl-edge", ["rl", "r.yaml", "--out", "{out}", "--set", "data.ops={arm:ladder:edge}"]),
+        Stage("eval-rl", ["eval", "--model", "{final:rl-edge}", "--out", "{out}"]),
+    ]
+
+    def status():
+        return [(r["stage"], r["state"], r["detail"]) for r in StageRunner(tmp_path, echo=lambda s: None).status(stages)]
+
+    assert status() == [("pretrain", "to run", ""), ("eval-base", "to run", ""), ("ladder", "to run", ""),
+                        ("rl-edge", "waits", "for ladder"), ("eval-rl", "waits", "for rl-edge")]
+    calls = []
+    with pytest.raises(UserError):  # pretrain, evaluation and ladder finish; RL fails after a checkpoint
+        StageRunner(tmp_path, echo=lambda s: None, execute=_fake_commands(calls, fail_on="rl")).run(stages)
+    assert [c[0] for c in calls] == ["pretrain", "eval", "ladder", "rl"]
+    rl_folder = StageRunner(tmp_path, execute=_fake_commands(calls)).status(stages)[3]["folder"]
+    (Path(rl_folder) / "checkpoints" / "step-00000020").mkdir(parents=True)
+    rows = status()
+    assert [r[1] for r in rows] == ["done", "done", "done", "partial", "to run"]
+    assert rows[3][2] == "1 attempt, 0 s wall so far; last checkpoint at step 20"
+    assert len(calls) == 4  # status runs nothing
+
+
 def test_unhashed_runner_refuses_a_changed_command(tmp_path):
     calls = []
     StageRunner(tmp_path, hashed_dirs=False, echo=lambda s: None, execute=_fake_commands(calls)).run(

@@ -39,6 +39,19 @@ def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsy
     assert second.count("done earlier") == 6  # corpus, tokenizer, pretrain, problems, eval-base, ladder
     assert "Ladder of the base model" in (out / "ladder" / "report.md").read_text()
 
+    # --status reads the shared cache: the rewards study is all done, the extrapolation study's other
+    # arms are still to run (their commands are known: the ladder is done).
+    capsys.readouterr()
+    assert main(["study", "rewards", "--preset", "ci", "--out", str(out / "rewards"), "--status"]) == 0
+    text = capsys.readouterr().out
+    assert f"({len(stages)} done); cache {out / 'cache-ci'}" in text
+    assert main(["study", "extrapolation", "--preset", "ci", "--out", str(out / "extrapolation"), "--status"]) == 0
+    import re
+
+    state = dict(re.findall(r"^\[\s*\d+\] (\S+)\s+(done|partial|to run|waits)", capsys.readouterr().out, re.M))
+    assert state["rl-edge"] == "done" and state["rl-id"] == "to run" and state["eval-rl-id"] == "to run"
+    assert not (out / "extrapolation").exists()  # nothing ran, nothing written
+
 
 def test_allocation_study_ci_mid_trains_on_the_edge_ops(tmp_path, capsys):
     """The allocation arms mid-train on the OOD-edge ops only (ci: op 4 of a midtrain split over op 3-4)."""

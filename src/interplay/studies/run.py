@@ -80,6 +80,18 @@ def print_plan(preset: Preset, recipe: Recipe) -> None:
         print(f"{launcher} " + " ".join(shlex.quote(a) for a in argv))
 
 
+def print_status(preset: Preset, recipe: Recipe, cache: Path) -> list[dict[str, object]]:
+    """Where a study stands in its cache (`interplay study NAME --status`): one line per stage."""
+    rows = StageRunner(cache, launcher=preset.launcher).status(recipe.stages)
+    counts = {state: sum(r["state"] == state for r in rows) for state in ("done", "partial", "to run", "waits")}
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    print(f"# study {recipe.study}, preset {preset.name}: {len(rows)} stages ({summary}); cache {Path(cache).resolve()}")
+    width = max(len(r["stage"]) for r in rows)
+    for i, r in enumerate(rows, 1):
+        print(f"[{i:>2}] {r['stage']:<{width}}  {r['state']:<7}  {r['detail']}".rstrip())
+    return rows
+
+
 @dataclass
 class StudyRun:
     doc: Document  # the report as written (with its findings rows)

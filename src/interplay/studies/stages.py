@@ -146,6 +146,48 @@ class StageRunner:
         folder = self.root / (f"{stage.name}-{digest}" if self.hashed_dirs and stage.shared else stage.name)
         return [a.replace(marker_out, str(folder)) for a in argv], folder
 
+    # -- where a run stands -------------------------------------------------------------------------
+
+    def status(self, stages: list[Stage]) -> list[dict[str, Any]]:
+        """Each stage's state in this cache, without running anything: `done` (its marker holds this
+        command), `partial` (started or interrupted, perhaps running now: what it has so far), `to run`,
+        or `waits` (its command needs the output of a stage not done yet, e.g. a ladder's ranges)."""
+        check_graph(stages)
+        rows: list[dict[str, Any]] = []
+        done: set[str] = set()
+        for stage in stages:
+            row: dict[str, Any] = {"stage": stage.name, "title": stage.title}
+            blocked = [d for d in stage.deps if d not in self.dirs]
+            try:
+                if blocked:
+                    raise KeyError(blocked[0])
+                argv, folder = self.resolve(stage)
+            except (KeyError, UserError):
+                waiting = blocked or [d for d in stage.deps if d not in done]
+                rows.append(row | {"state": "waits", "detail": f"for {', '.join(waiting)}"})
+                continue
+            self.dirs[stage.name] = folder
+            previous = _read_marker(folder / MARKER)
+            configs = _config_digests([a for a in argv if not a.startswith(str(folder))])
+            if previous is not None and previous.get("argv") == argv and previous.get("configs", {}) == configs:
+                done.add(stage.name)
+                rows.append(row | {"state": "done", "detail": f"{previous.get('wall_s', 0):,.0f} s wall",
+                                   "folder": str(folder)})
+                continue
+            clock = _read_marker(self.root / f".{folder.name}.time.json") or {}
+            if clock.get("argv") == argv or folder.exists():
+                parts = []
+                if clock.get("argv") == argv:
+                    attempts = int(clock.get("attempts", 1))
+                    parts.append(f"{attempts} attempt{'s' if attempts != 1 else ''}, "
+                                 f"{float(clock.get('wall_s', 0)):,.0f} s wall so far")
+                parts.append(_progress(stage.kind, folder))
+                rows.append(row | {"state": "partial", "detail": "; ".join(p for p in parts if p),
+                                   "folder": str(folder)})
+            else:
+                rows.append(row | {"state": "to run", "detail": "", "folder": str(folder)})
+        return rows
+
     # -- running -----------------------------------------------------------------------------------
 
     def run(self, stages: list[Stage]) -> dict[str, dict[str, Any]]:
@@ -259,6 +301,17 @@ class _StageClock:
         self._stop.set()
         self._thread.join()
         self._save()
+
+
+def _progress(kind: str, folder: Path) -> str:
+    """What an unfinished stage has kept: a training run's last checkpoint, an evaluation's completions."""
+    if kind in ("pretrain", "midtrain", "rl"):
+        steps = sorted(int(p.name[5:]) for p in (folder / "checkpoints").glob("step-*") if p.name[5:].isdigit())
+        return f"last checkpoint at step {steps[-1]}" if steps else "no checkpoint yet"
+    if kind == "eval" and (folder / "samples.jsonl").is_file():
+        with (folder / "samples.jsonl").open("rb") as f:
+            return f"{sum(1 for _ in f):,} completions stored"
+    return ""
 
 
 def _config_digests(argv: list[str]) -> dict[str, str]:

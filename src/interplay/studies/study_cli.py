@@ -32,13 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the study once per seed into OUT/seed-N/ and write OUT/report.md with the mean, "
                              "standard deviation and each seed's value (and each finding's verdict per seed)")
     parser.add_argument("--dry-run", action="store_true", help="print the stage commands, run nothing")
+    parser.add_argument("--status", action="store_true",
+                        help="show each stage's state in the cache (done, partial: how far, to run, waits), run nothing")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from interplay.studies.recipes import Preset, preset_path, study_recipe
-    from interplay.studies.run import print_plan, run_study
+    from interplay.studies.run import print_plan, print_status, run_study
 
     path = args.preset if args.preset.endswith((".yaml", ".yml")) else preset_path("study", args.preset)
     if args.seeds is not None:
@@ -49,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     recipe = study_recipe(args.name, preset)
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else out.resolve().parent / f"cache-{preset.name}"
+    if args.status:
+        print_status(preset, recipe, cache)
+        return 0
     if args.dry_run:
         print_plan(preset, recipe)
         return 0
@@ -66,6 +71,8 @@ def _run_seeds(path: str, args: argparse.Namespace) -> int:
 
     if args.seed is not None:
         raise UserError("give either --seed N or --seeds LIST, not both")
+    if args.status:
+        raise UserError("--status shows one seed at a time: use --seed N --status")
     if args.name == "all":
         raise UserError("--seeds runs one study at a time: name it (extrapolation, context, allocation, rewards, ladder)")
     seeds = parse_seeds(args.seeds)
@@ -98,6 +105,12 @@ def _run_all(preset, out, args) -> int:
 
     recipes = [study_recipe(name, preset) for name in ALL_ORDER]  # a bad preset fails before any work
     cache = Path(args.cache) if args.cache else out.resolve() / f"cache-{preset.name}"
+    if args.status:
+        from interplay.studies.run import print_status
+
+        for recipe in recipes:
+            print_status(preset, recipe, cache)
+        return 0
     failed: list[str] = []
     for recipe in recipes:
         if args.dry_run:
