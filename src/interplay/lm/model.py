@@ -105,7 +105,7 @@ class FastQwen2(nn.Module):
         self.lm_head = None if cfg.tie_word_embeddings else nn.Linear(cfg.hidden_size, vocab_size, bias=False)
         # cos/sin of every position, computed once (the same arithmetic as `rope_tables`, so the values are
         # the same bits). Computed inside the forward instead, torch.compile fuses the cos/sin into every
-        # layer's q/k kernels and evaluates them again for each head and layer: 5% of a cpu-wide training
+        # layer's q/k kernels and evaluates them again for each head and layer: about 3% of a cpu-wide training
         # step on AVX2 cores. Not saved in checkpoints (persistent=False); moved by .to(device).
         cos, sin = rope_tables(torch.arange(cfg.max_position_embeddings)[None], cfg.head_dim, cfg.rope_theta,
                                torch.float32)
