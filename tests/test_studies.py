@@ -272,6 +272,69 @@ def test_status_says_what_is_done_partial_to_run_or_waiting(tmp_path):
     assert len(calls) == 4  # status runs nothing
 
 
+def test_a_moved_cache_or_checkout_keeps_its_stages(tmp_path):
+    import shutil
+
+    (tmp_path / "repo1").mkdir()
+    config = tmp_path / "repo1" / "p.yaml"
+    config.write_text("lr: 1\n")
+
+    def stages(cfg):
+        return [Stage("corpus", ["corpus", "build", "c.yaml", "--out", "{out}"]),
+                Stage("pretrain", ["pretrain", str(cfg), "--set", "data.path={dir:corpus}", "--out", "{out}"])]
+
+    calls = []
+    StageRunner(tmp_path / "a", echo=lambda s: None, execute=_fake_commands(calls)).run(stages(config))
+    assert len(calls) == 2
+    shutil.move(tmp_path / "a", tmp_path / "b")  # the cache moves ...
+    shutil.copytree(tmp_path / "repo1", tmp_path / "repo2")  # ... and the checkout is cloned elsewhere
+    calls.clear()
+    records = StageRunner(tmp_path / "b", echo=lambda s: None, execute=_fake_commands(calls)).run(
+        stages(tmp_path / "repo2" / "p.yaml"))
+    assert calls == []
+    folder = Path(records["pretrain"]["folder"])
+    assert folder.parent == tmp_path / "b"  # records say where the stages are now
+    assert f"data.path={records['corpus']['folder']}" in records["pretrain"]["argv"]
+    # a config with other contents is another stage
+    (tmp_path / "repo2" / "p.yaml").write_text("lr: 2\n")
+    StageRunner(tmp_path / "b", echo=lambda s: None, execute=_fake_commands(calls)).run(
+        stages(tmp_path / "repo2" / "p.yaml"))
+    assert [c[0] for c in calls] == ["pretrain"]
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "relative"])
+def test_stages_made_before_portable_keys_are_still_reused(tmp_path, monkeypatch, spelling):
+    # Before 2026-11-30 a stage folder was named by its command exactly as written, cache path included
+    # (absolute, or relative when --cache was given so), and its marker held that command.
+    import hashlib
+
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "cache"
+    written = str(root) if spelling == "absolute" else "cache"
+
+    def old_stage(name, argv):  # what the old runner left behind
+        digest = hashlib.sha256(json.dumps([argv, {}]).encode()).hexdigest()[:10]
+        folder = f"{written}/{name}-{digest}"
+        real = [a.replace("{out}", folder) for a in argv]
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / ".interplay-stage.json").write_text(json.dumps(
+            {"stage": name, "argv": real, "configs": {}, "folder": folder, "wall_s": 12.0}))
+        return folder
+
+    corpus = old_stage("corpus", ["corpus", "build", "c.yaml", "--out", "{out}"])
+    old_stage("pretrain", ["pretrain", "p.yaml", "--set", f"data.path={corpus}", "--out", "{out}"])
+    calls = []
+    stages = [Stage("corpus", ["corpus", "build", "c.yaml", "--out", "{out}"]),
+              Stage("pretrain", ["pretrain", "p.yaml", "--set", "data.path={dir:corpus}", "--out", "{out}"]),
+              Stage("eval", ["eval", "--model", "{final:pretrain}", "--out", "{out}"])]
+    records = StageRunner("cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert [c[0] for c in calls] == ["eval"]  # the two old stages are reused, the new one runs
+    assert records["pretrain"]["wall_s"] == 12.0
+    # the new stage's marker carries the portable key, so it survives a move of the cache
+    marker = json.loads((Path(records["eval"]["folder"]) / ".interplay-stage.json").read_text())
+    assert marker["key"]["argv"][-1].startswith("<cache>/eval-")
+
+
 def test_unhashed_runner_refuses_a_changed_command(tmp_path):
     calls = []
     StageRunner(tmp_path, hashed_dirs=False, echo=lambda s: None, execute=_fake_commands(calls)).run(

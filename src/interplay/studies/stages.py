@@ -142,9 +142,68 @@ class StageRunner:
     def resolve(self, stage: Stage) -> tuple[list[str], Path]:
         marker_out = "{out}"
         argv = [self._substitute(a, marker_out) for a in stage.argv]
-        digest = hashlib.sha256(json.dumps([argv, _config_digests(argv)]).encode()).hexdigest()[:10]
-        folder = self.root / (f"{stage.name}-{digest}" if self.hashed_dirs and stage.shared else stage.name)
+        folder = self.root / stage.name
+        if self.hashed_dirs and stage.shared:
+            # The folder is named by the command as it reads anywhere: the cache's own path written
+            # <cache> and configs by file name (their contents are hashed), so a moved cache or checkout
+            # still finds its stages.
+            folder = self.root / f"{stage.name}-{_digest(self.identity(argv, None))}"
+            if not folder.exists():
+                # Stages made before 2026-11-30 are named by the command with the cache's path as it was
+                # then written (absolute, or relative to the working directory): keep using them.
+                for spelling in self._spellings():
+                    old_argv = [self._respell(a, spelling) for a in argv]
+                    old = self.root / f"{stage.name}-{_digest([old_argv, _config_digests(old_argv)])}"
+                    if old.exists():
+                        folder = old
+                        break
         return [a.replace(marker_out, str(folder)) for a in argv], folder
+
+    # -- what identifies a command ----------------------------------------------------------------------
+
+    def _respell(self, arg: str, spelling: str) -> str:
+        root = str(self.root)
+        return spelling if arg == root else arg.replace(root + os.sep, spelling + os.sep)
+
+    def _spellings(self) -> list[str]:
+        """How earlier versions may have written this cache's path in stage commands."""
+        out = [str(self.root)]
+        try:
+            rel = os.path.relpath(self.root)
+        except ValueError:  # another drive (Windows)
+            rel = out[0]
+        return out + ([rel] if rel not in out else [])
+
+    def identity(self, argv: list[str], folder: Path | None) -> dict[str, Any]:
+        """The command with the cache's path as <cache> and each YAML config as <config>/NAME plus its
+        contents' hash: equal wherever the cache and the configs live. Files inside the stage's own
+        folder are outputs, not configs."""
+        own = None if folder is None else str(folder) + os.sep
+        portable: list[str] = []
+        configs: dict[str, str] = {}
+        for arg in argv:
+            if arg.endswith((".yaml", ".yml")) and os.path.isfile(arg) and not (own and arg.startswith(own)):
+                name = "<config>/" + os.path.basename(arg)
+                configs[name] = hashlib.sha256(Path(arg).read_bytes()).hexdigest()
+                portable.append(name)
+            else:
+                portable.append(self._respell(arg, "<cache>"))
+        return {"argv": portable, "configs": configs}
+
+    def _finished(self, previous: dict[str, Any] | None, stage: Stage, argv: list[str], folder: Path) -> bool:
+        """Whether `previous` (a stage marker) records this very command as finished."""
+        if previous is None:
+            return False
+        if "key" in previous:
+            return previous["key"] == self.identity(argv, folder)
+        # A marker from before 2026-11-30: the command as then written, cache path and all.
+        for spelling in self._spellings():
+            old_argv = [self._respell(a, spelling) for a in argv]
+            old_folder = self._respell(str(folder), spelling)
+            configs = _config_digests([a for a in old_argv if not a.startswith(old_folder)])
+            if previous.get("argv") == old_argv and previous.get("configs", {}) == configs:
+                return True
+        return False
 
     # -- where a run stands -------------------------------------------------------------------------
 
@@ -168,16 +227,16 @@ class StageRunner:
                 continue
             self.dirs[stage.name] = folder
             previous = _read_marker(folder / MARKER)
-            configs = _config_digests([a for a in argv if not a.startswith(str(folder))])
-            if previous is not None and previous.get("argv") == argv and previous.get("configs", {}) == configs:
+            if self._finished(previous, stage, argv, folder):
                 done.add(stage.name)
                 rows.append(row | {"state": "done", "detail": f"{previous.get('wall_s', 0):,.0f} s wall",
                                    "folder": str(folder)})
                 continue
             clock = _read_marker(self.root / f".{folder.name}.time.json") or {}
-            if clock.get("argv") == argv or folder.exists():
+            same = clock.get("argv") in (self.identity(argv, folder)["argv"], argv)
+            if same or folder.exists():
                 parts = []
-                if clock.get("argv") == argv:
+                if same:
                     attempts = int(clock.get("attempts", 1))
                     parts.append(f"{attempts} attempt{'s' if attempts != 1 else ''}, "
                                  f"{float(clock.get('wall_s', 0)):,.0f} s wall so far")
@@ -199,10 +258,11 @@ class StageRunner:
             marker = folder / MARKER
             header = f"[{i}/{len(stages)}] {stage.name}: {stage.title or stage.kind}"
             previous = _read_marker(marker)
-            configs = _config_digests([a for a in argv if not a.startswith(str(folder))])  # not its own outputs
-            if previous is not None and previous.get("argv") == argv and previous.get("configs", {}) == configs:
+            key = self.identity(argv, folder)
+            if self._finished(previous, stage, argv, folder):
                 self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s), reusing {folder}")
-                self.records[stage.name] = previous
+                # as it reads now (the cache may have moved since, or the marker predate `key`)
+                self.records[stage.name] = previous | {"argv": argv, "folder": str(folder), "key": key}
                 continue
             if previous is not None and not self.hashed_dirs:
                 raise UserError(
@@ -212,7 +272,7 @@ class StageRunner:
             self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
             if stage.kind == "ladder":  # the ladder writes a file into its folder, not a folder of its own
                 folder.mkdir(parents=True, exist_ok=True)
-            clock = _StageClock(self.root / f".{folder.name}.time.json", argv)
+            clock = _StageClock(self.root / f".{folder.name}.time.json", key["argv"], also=argv)
             try:
                 rc = self.execute(argv)
             finally:
@@ -222,7 +282,7 @@ class StageRunner:
             record = {
                 "stage": stage.name,
                 "argv": argv,
-                "configs": configs,
+                "key": key,
                 "folder": str(folder),
                 "wall_s": round(clock.wall_s, 3),
                 "cpu_s": round(clock.cpu_s, 3),
@@ -263,13 +323,13 @@ class _StageClock:
     starts from it. Not inside the stage folder: commands check their own output folders.
     """
 
-    def __init__(self, path: Path, argv: list[str], every: float = 30.0):
+    def __init__(self, path: Path, argv: list[str], every: float = 30.0, also: list[str] | None = None):
         import threading
 
         self.path = path
         self.argv = argv
         earlier = _read_marker(path) or {}
-        same = earlier.get("argv") == argv
+        same = earlier.get("argv") in (argv, also)  # `also`: the form clocks before 2026-11-30 wrote
         self.earlier_wall = float(earlier.get("wall_s", 0.0)) if same else 0.0
         self.earlier_cpu = float(earlier.get("cpu_s", 0.0)) if same else 0.0
         self.attempts = int(earlier.get("attempts", 0)) + 1 if same else 1
@@ -312,6 +372,10 @@ def _progress(kind: str, folder: Path) -> str:
         with (folder / "samples.jsonl").open("rb") as f:
             return f"{sum(1 for _ in f):,} completions stored"
     return ""
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj).encode()).hexdigest()[:10]
 
 
 def _config_digests(argv: list[str]) -> dict[str, str]:
