@@ -269,6 +269,8 @@ def test_status_says_what_is_done_partial_to_run_or_waiting(tmp_path):
     rows = status()
     assert [r[1] for r in rows] == ["done", "done", "done", "partial", "to run"]
     assert rows[3][2] == "1 attempt, 0 s wall so far; last checkpoint at step 20"
+    (Path(rl_folder) / "metrics.jsonl").write_text('{"step": 24, "loss": 1}\n{"step": 25, "lo')  # mid-write
+    assert status()[3][2] == "1 attempt, 0 s wall so far; step 24 logged, last checkpoint at step 20"
     assert len(calls) == 4  # status runs nothing
 
 

@@ -367,11 +367,31 @@ def _progress(kind: str, folder: Path) -> str:
     """What an unfinished stage has kept: a training run's last checkpoint, an evaluation's completions."""
     if kind in ("pretrain", "midtrain", "rl"):
         steps = sorted(int(p.name[5:]) for p in (folder / "checkpoints").glob("step-*") if p.name[5:].isdigit())
-        return f"last checkpoint at step {steps[-1]}" if steps else "no checkpoint yet"
+        saved = f"last checkpoint at step {steps[-1]}" if steps else "no checkpoint yet"
+        logged = _last_logged_step(folder / "metrics.jsonl")
+        return f"step {logged} logged, {saved}" if logged is not None else saved
     if kind == "eval" and (folder / "samples.jsonl").is_file():
         with (folder / "samples.jsonl").open("rb") as f:
             return f"{sum(1 for _ in f):,} completions stored"
     return ""
+
+
+def _last_logged_step(path: Path) -> int | None:
+    """The last `step` in a metrics.jsonl (read from its end: a long run's file is large)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a partial first line, or one being written
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            return row["step"]
+    return None
 
 
 def _digest(obj: Any) -> str:
