@@ -198,14 +198,19 @@ def test_an_interrupted_stage_counts_the_time_of_every_attempt(tmp_path):
     assert StageRunner(tmp_path, echo=lambda s: None, execute=finishing).run(other)["pretrain"]["attempts"] == 1
 
 
-def test_runner_reuses_finished_stages_resumes_after_failure_and_resolves_ladder_values(tmp_path):
-    stages = [
+def _base_and_edge_arm() -> list[Stage]:
+    """A base model, its ladder, and an RL arm whose op range and evaluation come from that ladder."""
+    return [
         Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"]),
         Stage("eval-base", ["eval", "--model", "{final:pretrain}", "--out", "{out}"]),
         Stage("ladder", ["ladder", "--eval", "{dir:eval-base}", "--yaml", "{out}/ladder.yaml"]),
         Stage("rl-edge", ["rl", "r.yaml", "--out", "{out}", "--set", "data.ops={arm:ladder:edge}"]),
         Stage("eval-rl", ["eval", "--model", "{final:rl-edge}", "--op-ranges", "{ranges:ladder}", "--out", "{out}"]),
     ]
+
+
+def test_runner_reuses_finished_stages_resumes_after_failure_and_resolves_ladder_values(tmp_path):
+    stages = _base_and_edge_arm()
     calls = []
     with pytest.raises(UserError, match="stage rl-edge failed"):
         StageRunner(tmp_path, echo=lambda s: None, execute=_fake_commands(calls, fail_on="rl")).run(stages)
@@ -247,13 +252,7 @@ def test_a_cache_spelled_relative_or_absolute_holds_the_same_stages(tmp_path, mo
 
 
 def test_status_says_what_is_done_partial_to_run_or_waiting(tmp_path):
-    stages = [
-        Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"]),
-        Stage("eval-base", ["eval", "--model", "{final:pretrain}", "--out", "{out}"]),
-        Stage("ladder", ["ladder", "--eval", "{dir:eval-base}", "--yaml", "{out}/ladder.yaml"]),
-        Stage("rl-edge", ["rl", "r.yaml", "--out", "{out}", "--set", "data.ops={arm:ladder:edge}"]),
-        Stage("eval-rl", ["eval", "--model", "{final:rl-edge}", "--out", "{out}"]),
-    ]
+    stages = _base_and_edge_arm()
 
     def status():
         return [(r["stage"], r["state"], r["detail"]) for r in StageRunner(tmp_path, echo=lambda s: None).status(stages)]
@@ -266,6 +265,8 @@ def test_status_says_what_is_done_partial_to_run_or_waiting(tmp_path):
     assert [c[0] for c in calls] == ["pretrain", "eval", "ladder", "rl"]
     rl_folder = StageRunner(tmp_path, execute=_fake_commands(calls)).status(stages)[3]["folder"]
     (Path(rl_folder) / "checkpoints" / "step-00000020").mkdir(parents=True)
+    (Path(rl_folder) / "checkpoints" / "step-00000020" / "interplay_state.pt").write_bytes(b"")
+    (Path(rl_folder) / "checkpoints" / "step-00000030").mkdir()  # half-written: not a checkpoint
     rows = status()
     assert [r[1] for r in rows] == ["done", "done", "done", "partial", "to run"]
     assert rows[3][2] == "1 attempt, 0 s wall so far; last checkpoint at step 20"

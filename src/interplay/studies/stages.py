@@ -190,12 +190,12 @@ class StageRunner:
                 portable.append(self._respell(arg, "<cache>"))
         return {"argv": portable, "configs": configs}
 
-    def _finished(self, previous: dict[str, Any] | None, stage: Stage, argv: list[str], folder: Path) -> bool:
-        """Whether `previous` (a stage marker) records this very command as finished."""
+    def _finished(self, previous: dict[str, Any] | None, key: dict[str, Any], argv: list[str], folder: Path) -> bool:
+        """Whether `previous` (a stage marker) records this very command (`key` = its identity) as finished."""
         if previous is None:
             return False
         if "key" in previous:
-            return previous["key"] == self.identity(argv, folder)
+            return previous["key"] == key
         # A marker from before 2026-11-30: the command as then written, cache path and all.
         for spelling in self._spellings():
             old_argv = [self._respell(a, spelling) for a in argv]
@@ -216,24 +216,26 @@ class StageRunner:
         done: set[str] = set()
         for stage in stages:
             row: dict[str, Any] = {"stage": stage.name, "title": stage.title}
-            blocked = [d for d in stage.deps if d not in self.dirs]
-            try:
-                if blocked:
-                    raise KeyError(blocked[0])
-                argv, folder = self.resolve(stage)
-            except (KeyError, UserError):
-                waiting = blocked or [d for d in stage.deps if d not in done]
+            # A dependency with no folder yet waits itself; one not done may hold no ladder.yaml to read.
+            waiting = [d for d in stage.deps if d not in self.dirs]
+            if not waiting:
+                try:
+                    argv, folder = self.resolve(stage)
+                except UserError:
+                    waiting = [d for d in stage.deps if d not in done]
+            if waiting:
                 rows.append(row | {"state": "waits", "detail": f"for {', '.join(waiting)}"})
                 continue
             self.dirs[stage.name] = folder
             previous = _read_marker(folder / MARKER)
-            if self._finished(previous, stage, argv, folder):
+            key = self.identity(argv, folder)
+            if self._finished(previous, key, argv, folder):
                 done.add(stage.name)
                 rows.append(row | {"state": "done", "detail": f"{previous.get('wall_s', 0):,.0f} s wall",
                                    "folder": str(folder)})
                 continue
             clock = _read_marker(self.root / f".{folder.name}.time.json") or {}
-            same = clock.get("argv") in (self.identity(argv, folder)["argv"], argv)
+            same = clock.get("argv") in (key["argv"], argv)
             if same or folder.exists():
                 parts = []
                 if same:
@@ -259,7 +261,7 @@ class StageRunner:
             header = f"[{i}/{len(stages)}] {stage.name}: {stage.title or stage.kind}"
             previous = _read_marker(marker)
             key = self.identity(argv, folder)
-            if self._finished(previous, stage, argv, folder):
+            if self._finished(previous, key, argv, folder):
                 self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s), reusing {folder}")
                 # as it reads now (the cache may have moved since, or the marker predate `key`)
                 self.records[stage.name] = previous | {"argv": argv, "folder": str(folder), "key": key}
@@ -366,8 +368,10 @@ class _StageClock:
 def _progress(kind: str, folder: Path) -> str:
     """What an unfinished stage has kept: a training run's last checkpoint, an evaluation's completions."""
     if kind in ("pretrain", "midtrain", "rl"):
-        steps = sorted(int(p.name[5:]) for p in (folder / "checkpoints").glob("step-*") if p.name[5:].isdigit())
-        saved = f"last checkpoint at step {steps[-1]}" if steps else "no checkpoint yet"
+        from interplay.lm.checkpoint import list_checkpoints  # the complete ones: what a resume would load
+
+        steps = list_checkpoints(folder)
+        saved = f"last checkpoint at step {steps[-1][0]}" if steps else "no checkpoint yet"
         logged = _last_logged_step(folder / "metrics.jsonl")
         return f"step {logged} logged, {saved}" if logged is not None else saved
     if kind == "eval" and (folder / "samples.jsonl").is_file():
