@@ -18,10 +18,8 @@ Guarantees (tested):
 * **Stops.** A row ends at a stop token (by default `</answer>` when the tokenizer has it), at the
   end-of-sequence token (unless `stop_at_eos=False`), or after `max_new_tokens`; the stop token is
   part of the completion's token ids and text (end-of-sequence and padding are left out of the text).
-* **Continuous batching.** Up to `max_batch_rows` samples decode together; finished rows are dropped
-  (the cache is compacted) once enough of them have accumulated to pay for the copy, and waiting
-  requests take their places at once, each at its own step. So the batch stays full until the
-  requests run out, instead of decoding until the longest row of a fixed batch ends.
+* Finished rows are dropped from the running batch (the cache is compacted) once enough of them
+  have accumulated to pay for the copy.
 
 The sampler copies the model's weights into fused matrices when it is made: after the model's
 weights change (an RL step), make a new Sampler.
@@ -30,7 +28,7 @@ weights change (an RL step), make a new Sampler.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +36,7 @@ from interplay.errors import UserError
 
 STOP_TOKEN = "</answer>"
 # Compact the cache when at least this fraction of its rows have finished (the copy costs about one
-# decode step's worth of memory traffic; the saving is that fraction of every later step); waiting
-# requests then fill the freed rows.
+# decode step's worth of memory traffic; the saving is that fraction of every later step).
 COMPACT_FRACTION = 0.25
 
 
@@ -153,12 +150,15 @@ class Request:
     prompt_index: int = 0  # carried through to the Completion, for the caller's bookkeeping
 
 
+@dataclass
+class _Chunk:
+    requests: list[Request]
+    prompts: list[tuple[int, ...]] = field(default_factory=list)
+    row_source: list[int] = field(default_factory=list)
+
+
 class Sampler:
     """Sampling for a loaded Hugging Face Qwen2/Llama-style model and its tokenizer (torch backend)."""
-
-    # False: fixed batches (the next `max_batch_rows` requests start only when the whole batch has
-    # finished), the baseline bench/bench_sampler.py measures continuous batching against.
-    refill = True
 
     def __init__(self, model: Any, tokenizer: Any):
         from interplay.lm.sampling.decoder import CachedDecoder
@@ -232,26 +232,25 @@ class Sampler:
         config: SamplingConfig,
         on_progress: Callable[[int], None] | None = None,
     ) -> Iterator[Completion]:
-        """Completions for `requests`, each yielded as soon as it finishes (not in request order).
+        """Completions for `requests`, yielded batch by batch (in request order within a batch).
 
-        `config.n` is ignored here: every request is one sample. Samples of one prompt are decoded
-        side by side (the order of requests changes nothing: randomness is keyed), so a batch encodes
-        each distinct prompt once.
+        `config.n` is ignored here: every request is one sample. Put the samples of one prompt next
+        to each other so that a batch encodes each distinct prompt once.
         """
         config.validate()
         for r in requests:
             if not r.prompt_ids:
                 raise UserError("prompt is empty (no tokens)")
-        if not requests:
-            return
         stop = self.stop_ids(config)
         if config.stop_at_eos and self.eos_token_id is not None:
             stop.add(self.eos_token_id)
-        yield from self._stream(list(requests), config, stop, on_progress)
+        for start in range(0, len(requests), config.max_batch_rows):
+            chunk = _Chunk(list(requests[start : start + config.max_batch_rows]))
+            yield from self._run_chunk(chunk, config, stop, on_progress)
 
-    def _stream(
+    def _run_chunk(
         self,
-        requests: list[Request],
+        chunk: _Chunk,
         config: SamplingConfig,
         stop: set[int],
         on_progress: Callable[[int], None] | None,
@@ -259,91 +258,78 @@ class Sampler:
         import numpy as np
         import torch
 
-        from interplay.lm.sampling.decoder import SHARE_MIN_ROWS_PER_PROMPT
         from interplay.lm.sampling.rng import sample_key, uniforms
         from interplay.lm.sampling.select import choose_tokens
 
         dec = self.decoder
         device = dec.device
-        # The samples of one prompt next to each other (prompts in order of first appearance), so they
-        # join the batch together and share their prompt's cache.
-        first: dict[tuple[int, ...], int] = {}
-        for r in requests:
-            first.setdefault(r.prompt_ids, len(first))
-        queue = sorted(requests, key=lambda r: first[r.prompt_ids])  # stable: sample order kept
-        width = min(config.max_batch_rows, len(queue))
-        # One prompt copy per run of rows pays when the batch holds enough samples of each prompt.
-        shared = width >= SHARE_MIN_ROWS_PER_PROMPT and len(queue) >= SHARE_MIN_ROWS_PER_PROMPT * len(first)
-        cache = dec.new_cache(shared, max(len(p) for p in first), config.max_new_tokens)
+        index_of: dict[tuple[int, ...], int] = {}
+        for r in chunk.requests:
+            if r.prompt_ids not in index_of:
+                index_of[r.prompt_ids] = len(chunk.prompts)
+                chunk.prompts.append(r.prompt_ids)
+        # Rows of one prompt side by side, so they can share its cache (randomness is keyed, so the
+        # order of rows changes nothing); completions are yielded in request order at the end.
+        given = list(chunk.requests)
+        order = sorted(range(len(given)), key=lambda i: index_of[given[i].prompt_ids])
+        chunk.requests = [given[i] for i in order]
+        chunk.row_source = [index_of[r.prompt_ids] for r in chunk.requests]
+        lengths = np.array([len(p) for p in chunk.prompts], dtype=np.int64)
+        prompt_len = int(lengths.max())
+        ids = np.zeros((len(chunk.prompts), prompt_len), dtype=np.int64)  # right padding (never seen)
+        for i, p in enumerate(chunk.prompts):
+            ids[i, : len(p)] = p
+        rows = len(chunk.requests)
+        row_source = torch.tensor(chunk.row_source, device=device)
+        cache, logits = dec.prefill(
+            torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device), row_source, config.max_new_tokens
+        )
+        logits = logits.index_select(0, row_source)
 
-        rows: list[Request] = []  # cache row -> request
-        keys = np.zeros(0, dtype=np.uint64)
-        generated: list[list[int]] = []
-        running = np.zeros(0, dtype=bool)  # per cache row: still generating?
-        logits = None
-        taken = 0
-        while True:
-            # Fill free rows with waiting requests: encode their prompts, append them to the cache.
-            free = width - len(rows)
-            if taken < len(queue) and (not running.any() or (self.refill and free >= COMPACT_FRACTION * width)):
-                new = queue[taken : taken + free]
-                taken += len(new)
-                index_of: dict[tuple[int, ...], int] = {}
-                for r in new:
-                    index_of.setdefault(r.prompt_ids, len(index_of))
-                prompts = list(index_of)
-                lengths = np.array([len(p) for p in prompts], dtype=np.int64)
-                ids = np.zeros((len(prompts), int(lengths.max())), dtype=np.int64)  # right padding (never seen)
-                for i, p in enumerate(prompts):
-                    ids[i, : len(p)] = p
-                source = torch.tensor([index_of[r.prompt_ids] for r in new], device=device)
-                _, first_logits = dec.prefill(
-                    torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device), source,
-                    config.max_new_tokens, cache=cache,
-                )
-                first_logits = first_logits.index_select(0, source)
-                logits = first_logits if logits is None else torch.cat([logits, first_logits])
-                rows += new
-                new_keys = np.array([sample_key(config.seed, r.prompt_ids, r.sample_index) for r in new], dtype=np.uint64)
-                keys = np.concatenate([keys, new_keys])
-                generated += [[] for _ in new]
-                running = np.concatenate([running, np.ones(len(new), dtype=bool)])
-            if not running.any():
-                return
-            # Token t of a sample uses the uniform keyed by (its key, t), whatever rows share the batch.
-            steps = np.array([len(g) for g in generated], dtype=np.uint64)
-            u = torch.from_numpy(uniforms(keys, steps))
+        keys = np.array(
+            [sample_key(config.seed, r.prompt_ids, r.sample_index) for r in chunk.requests], dtype=np.uint64
+        )
+        generated: list[list[int]] = [[] for _ in range(rows)]
+        reasons: list[str] = [""] * rows
+        live = np.arange(rows)  # cache row -> chunk row
+        running = np.ones(rows, dtype=bool)  # per cache row: still generating?
+        for step in range(config.max_new_tokens):
+            u = torch.from_numpy(uniforms(keys[live], np.full(len(live), step, dtype=np.uint64)))
             tokens = choose_tokens(logits, u, temperature=config.temperature, top_k=config.top_k, top_p=config.top_p)
             tokens_np = tokens.cpu().numpy()
-            finished: list[Completion] = []
-            for row in np.flatnonzero(running):
-                tok = int(tokens_np[row])
+            finished_now = 0
+            for cache_row in np.flatnonzero(running):
+                row = live[cache_row]
+                tok = int(tokens_np[cache_row])
                 generated[row].append(tok)
-                reason = ""
                 if tok in stop:
-                    reason = "eos" if tok == self.eos_token_id and config.stop_at_eos else "stop"
-                elif len(generated[row]) == config.max_new_tokens:
-                    reason = "length"
-                if reason:
-                    running[row] = False
-                    r = rows[row]
-                    finished.append(Completion(
-                        prompt_index=r.prompt_index, sample_index=r.sample_index, token_ids=generated[row],
-                        text=self.decode(generated[row]), finish_reason=reason,
-                    ))
-            if finished:
-                if on_progress is not None:
-                    on_progress(len(finished))
-                yield from finished
-            dead = len(rows) - int(running.sum())
-            if dead and (dead >= COMPACT_FRACTION * len(rows) or not running.any()):
+                    running[cache_row] = False
+                    reasons[row] = "eos" if tok == self.eos_token_id and config.stop_at_eos else "stop"
+                    finished_now += 1
+            if step == config.max_new_tokens - 1:
+                for cache_row in np.flatnonzero(running):
+                    reasons[live[cache_row]] = "length"
+                finished_now += int(running.sum())
+                running[:] = False
+            if on_progress is not None and finished_now:
+                on_progress(finished_now)
+            if not running.any():
+                break
+            dead = int((~running).sum())
+            if dead and dead >= COMPACT_FRACTION * len(live):
                 keep = np.flatnonzero(running)
                 cache.keep(torch.from_numpy(keep).to(device))
-                rows = [rows[i] for i in keep]
-                keys, tokens_np, running = keys[keep], tokens_np[keep], running[keep]
-                generated = [generated[i] for i in keep]
-            if running.any():
-                # Finished rows not yet compacted away are fed too; what they compute is never read.
-                logits = dec.decode(cache, torch.from_numpy(tokens_np).to(device))
-            else:
-                logits = None
+                live, tokens_np = live[keep], tokens_np[keep]
+                running = np.ones(len(live), dtype=bool)
+            # Finished rows not yet compacted away are fed too; what they compute is never read.
+            logits = dec.decode(cache, torch.from_numpy(tokens_np).to(device), step)
+        done: list[Completion | None] = [None] * rows
+        for row, r in enumerate(chunk.requests):
+            done[order[row]] = Completion(
+                prompt_index=r.prompt_index,
+                sample_index=r.sample_index,
+                token_ids=generated[row],
+                text=self.decode(generated[row]),
+                finish_reason=reasons[row],
+            )
+        yield from done  # type: ignore[misc]

@@ -11,8 +11,7 @@ weights and runs the same arithmetic (checked against the HF forward in tests) w
   prompt's cache once instead of once per sample (see `KVCache`);
 * grouped-query attention without repeating K/V (the query heads of one group attend as a block);
 * fused q/k/v and gate/up projections (one matmul each instead of three / two);
-* a cache that can be compacted to the rows still running and extended with new rows while the others
-  run (continuous batching: each row is at its own step).
+* a cache that can be compacted to the rows still running.
 
 Prompts of different lengths share a batch *right*-padded: a causal prefill never lets a real token
 see the padding after it; afterwards each row reads only its own prompt's length (shared layout) or
@@ -89,34 +88,26 @@ def _runs(row_source: list[int]) -> list[tuple[int, int, int]]:
 class KVCache:
     """Keys and values of every layer, preallocated, in one of two layouts.
 
-    *shared*: the prompts' keys/values once each, `prefix_*[layer]` (prompts, kv, capacity, d), and
+    *shared*: the prompts' keys/values once each, `prefix_*[layer]` (prompts, kv, prompt_len, d), and
     the generated tokens' per row, `suffix_*[layer]` (rows, kv, max_new, d); the rows of one prompt
     form contiguous runs (`segments`), each attending to its prompt's single copy. Attention then
     reads a prompt's keys once per step instead of once per sample.
-    *per-row*: `rows_*[layer]` (rows, kv, capacity + max_new, d), each row its own prompt copy at
+    *per-row*: `rows_*[layer]` (rows, kv, prompt_len + max_new, d), each row its own prompt copy at
     positions 0..len-1 followed by its generated tokens — for batches of many different prompts.
-
-    `capacity` is the longest prompt the cache takes. Rows join with `append` (their prompts encoded
-    by `CachedDecoder.prefill`) and leave with `keep`; each row counts its own `steps` (tokens fed so
-    far), so rows that joined at different times decode together.
     """
 
-    def __init__(self, shared: bool, capacity: int, max_new: int, device: torch.device | str):
+    def __init__(self, shared: bool, row_source: torch.Tensor, prompt_lengths: torch.Tensor):
         self.shared = shared
-        self.capacity = capacity
-        self.max_new = max_new
-        empty = torch.empty(0, dtype=torch.long, device=device)
-        self.row_source = empty  # row -> prompt (prefix) index
-        self.prompt_lengths = empty  # per prompt
-        self.row_lengths = empty  # per row: its prompt's length
-        self.steps = empty  # per row: generated tokens fed so far (where the next one is written)
+        self.row_source = row_source  # row -> prompt index
+        self.prompt_lengths = prompt_lengths  # per prompt
+        self.row_lengths = prompt_lengths.index_select(0, row_source)  # per row
         self.prefix_k: list[torch.Tensor] = []
         self.prefix_v: list[torch.Tensor] = []
         self.suffix_k: list[torch.Tensor] = []
         self.suffix_v: list[torch.Tensor] = []
         self.rows_k: list[torch.Tensor] = []
         self.rows_v: list[torch.Tensor] = []
-        self.segments: list[tuple[int, int, int, int]] = []
+        self._segments()
 
     def _segments(self) -> None:
         lengths = self.prompt_lengths.tolist()
@@ -126,71 +117,13 @@ class KVCache:
     def rows(self) -> int:
         return self.row_source.shape[0]
 
-    def append(self, keys: list[torch.Tensor], values: list[torch.Tensor], lengths: torch.Tensor,
-               row_source: torch.Tensor) -> None:
-        """Add rows drawn from newly encoded prompts: per layer k/v (P, kv, L, d) of right-padded prompts
-        with `lengths` (P,), and row r of the new rows sampling from prompt `row_source[r]` (0..P-1)."""
-        num_prompts, kv, length, d = keys[0].shape
-        if length > self.capacity:
-            raise ValueError(f"prompt of {length} tokens in a cache made for {self.capacity}")
-        new_rows = row_source.shape[0]
-        dev, dtype = keys[0].device, keys[0].dtype
-        # Zero-filled: masked-out slots must hold finite numbers (0 * NaN would poison the output).
-        for i, (k, v) in enumerate(zip(keys, values, strict=True)):
-            if self.shared:
-                pk = torch.zeros(num_prompts, kv, self.capacity, d, device=dev, dtype=dtype)
-                pv = torch.zeros_like(pk)
-                pk[:, :, :length], pv[:, :, :length] = k, v
-                sk = torch.zeros(new_rows, kv, self.max_new, d, device=dev, dtype=dtype)
-                self._extend(self.prefix_k, i, pk)
-                self._extend(self.prefix_v, i, pv)
-                self._extend(self.suffix_k, i, sk)
-                self._extend(self.suffix_v, i, torch.zeros_like(sk))
-            else:
-                rk = torch.zeros(new_rows, kv, self.capacity + self.max_new, d, device=dev, dtype=dtype)
-                rv = torch.zeros_like(rk)
-                rk[:, :, :length] = k.index_select(0, row_source)
-                rv[:, :, :length] = v.index_select(0, row_source)
-                self._extend(self.rows_k, i, rk)
-                self._extend(self.rows_v, i, rv)
-        self.row_source = torch.cat([self.row_source, row_source + self.prompt_lengths.shape[0]])
-        self.prompt_lengths = torch.cat([self.prompt_lengths, lengths])
-        self.row_lengths = torch.cat([self.row_lengths, lengths.index_select(0, row_source)])
-        self.steps = torch.cat([self.steps, torch.zeros_like(row_source)])
-        if self.shared:
-            self._segments()
-
-    @staticmethod
-    def _extend(tensors: list[torch.Tensor], layer: int, new: torch.Tensor) -> None:
-        if layer == len(tensors):
-            tensors.append(new)
-        elif tensors[layer].shape[0] == 0:
-            tensors[layer] = new
-        else:
-            tensors[layer] = torch.cat([tensors[layer], new])
-
-    def advance(self) -> None:
-        """Every row has been fed one more token. A finished row still in the cache (not yet compacted
-        away) keeps being fed; it stays at its last slot so it never writes past the cache."""
-        self.steps = torch.clamp(self.steps + 1, max=self.max_new - 1)
-
     def keep(self, rows: torch.Tensor) -> None:
         """Compact to the given rows (in that order): finished samples stop costing compute."""
         self.row_source = self.row_source.index_select(0, rows)
         self.row_lengths = self.row_lengths.index_select(0, rows)
-        self.steps = self.steps.index_select(0, rows)
         if self.shared:
             self.suffix_k = [k.index_select(0, rows) for k in self.suffix_k]
             self.suffix_v = [v.index_select(0, rows) for v in self.suffix_v]
-            # Prompts no row samples from any more are dropped (a long stream admits hundreds).
-            used = torch.unique(self.row_source)
-            if used.shape[0] < self.prompt_lengths.shape[0]:
-                remap = torch.full_like(self.prompt_lengths, -1)
-                remap[used] = torch.arange(used.shape[0], device=used.device)
-                self.row_source = remap.index_select(0, self.row_source)
-                self.prompt_lengths = self.prompt_lengths.index_select(0, used)
-                self.prefix_k = [k.index_select(0, used) for k in self.prefix_k]
-                self.prefix_v = [v.index_select(0, used) for v in self.prefix_v]
             self._segments()
         else:
             self.rows_k = [k.index_select(0, rows) for k in self.rows_k]
@@ -275,29 +208,22 @@ class CachedDecoder:
         return F.linear(_rms_norm(hidden, self.final_norm, self.final_eps), self.lm_head).float()
 
     # -- prefill -------------------------------------------------------------------------------
-    def new_cache(self, shared: bool, capacity: int, max_new: int) -> KVCache:
-        """An empty cache for prompts of up to `capacity` tokens and up to `max_new` generated ones."""
-        return KVCache(shared, capacity, max_new, self.device)
-
     @torch.inference_mode()
     def prefill(
-        self, ids: torch.Tensor, lengths: torch.Tensor, row_source: torch.Tensor, max_new: int,
-        cache: KVCache | None = None,
+        self, ids: torch.Tensor, lengths: torch.Tensor, row_source: torch.Tensor, max_new: int
     ) -> tuple[KVCache, torch.Tensor]:
-        """Encode right-padded prompts `ids` (P, L); add rows drawn from them to the cache.
+        """Encode right-padded prompts `ids` (P, L); make the cache for rows drawn from them.
 
-        Row r samples from prompt `row_source[r]`. Without a `cache`, a new one is made for these
-        prompts, its layout shared when rows repeat prompts enough. Returns the cache and the logits
-        after each prompt's last token (P, V).
+        Row r samples from prompt `row_source[r]`. Returns the cache and the logits after each
+        prompt's last token (P, V). The layout is shared when rows repeat prompts enough.
         """
         num_prompts, length = ids.shape
-        if cache is None:
-            shared = row_source.shape[0] >= SHARE_MIN_ROWS_PER_PROMPT * len(_runs(row_source.tolist()))
-            cache = self.new_cache(shared, length, max_new)
+        rows = row_source.shape[0]
+        shared = rows >= SHARE_MIN_ROWS_PER_PROMPT * len(_runs(row_source.tolist()))
+        cache = KVCache(shared, row_source, lengths)
         x = self.embed[ids]
         positions = torch.arange(length, device=self.device)
         cos, sin = self._rope(positions)  # (L, d), broadcast over prompts and heads
-        keys, values = [], []
         for layer in self.layers:
             h = _rms_norm(x, layer.ln1, layer.eps1)
             qkv = F.linear(h, layer.qkv_w, layer.qkv_b)
@@ -307,8 +233,7 @@ class CachedDecoder:
             v = v.view(num_prompts, length, self.num_kv_heads, self.head_dim).transpose(1, 2)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
-            keys.append(k)
-            values.append(v)
+            self._store_prompt(cache, k, v, rows, length, max_new)
             if self.group > 1:
                 k = k.repeat_interleave(self.group, dim=1)
                 v = v.repeat_interleave(self.group, dim=1)
@@ -316,33 +241,44 @@ class CachedDecoder:
             att = att.transpose(1, 2).reshape(num_prompts, length, self.q_size)
             x = x + F.linear(att, layer.o_w, layer.o_b)
             x = x + self._mlp(layer, _rms_norm(x, layer.ln2, layer.eps2))
-        cache.append(keys, values, lengths, row_source)
         last = x[torch.arange(num_prompts, device=self.device), lengths - 1]
         return cache, self.logits(last)
 
+    def _store_prompt(self, cache: KVCache, k: torch.Tensor, v: torch.Tensor, rows: int, length: int, max_new: int):
+        # Zero-filled: masked-out slots must hold finite numbers (0 * NaN would poison the output).
+        if cache.shared:
+            cache.prefix_k.append(k.contiguous())
+            cache.prefix_v.append(v.contiguous())
+            shape = (rows, self.num_kv_heads, max_new, self.head_dim)
+            cache.suffix_k.append(torch.zeros(shape, device=self.device, dtype=self.dtype))
+            cache.suffix_v.append(torch.zeros(shape, device=self.device, dtype=self.dtype))
+        else:
+            shape = (rows, self.num_kv_heads, length + max_new, self.head_dim)
+            rk = torch.zeros(shape, device=self.device, dtype=self.dtype)
+            rv = torch.zeros(shape, device=self.device, dtype=self.dtype)
+            rk[:, :, :length] = k.index_select(0, cache.row_source)
+            rv[:, :, :length] = v.index_select(0, cache.row_source)
+            cache.rows_k.append(rk)
+            cache.rows_v.append(rv)
+
     # -- one decode step -----------------------------------------------------------------------
     @torch.inference_mode()
-    def decode(self, cache: KVCache, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed each row its next token (written at its own step); return next-token logits (B, V).
+    def decode(self, cache: KVCache, tokens: torch.Tensor, step: int) -> torch.Tensor:
+        """Feed each row's token number `step` (0-based among the generated); return next-token logits (B, V).
 
-        A row's position is its prompt length + its step; rows that joined the cache at different
-        times are at different steps.
+        Every row of a cache started generating together, so all are at the same `step`; a row's
+        position is its prompt length + step.
         """
         rows = tokens.shape[0]
-        steps = cache.steps
-        positions = cache.row_lengths + steps
+        positions = cache.row_lengths + step
         x = self.embed[tokens]
         cos, sin = self._rope(positions)  # (B, d)
         cos, sin = cos[:, None, :], sin[:, None, :]
-        row_index = torch.arange(rows, device=self.device)
-        if cache.shared:
-            span = int(steps.max()) + 1
-            # (B, 1, 1, span): a row sees its own generated tokens up to and including this one.
-            mask = (torch.arange(span, device=self.device)[None, :] <= steps[:, None])[:, None, None, :]
-        else:
-            span = int(positions.max()) + 1
+        if not cache.shared:
+            span = int(cache.row_lengths.max()) + step + 1
             visible = torch.arange(span, device=self.device)[None, :] <= positions[:, None]  # (B, span)
             mask = visible[:, None, None, :]  # (B, 1, 1, span): one mask for every head of a row
+            row_index = torch.arange(rows, device=self.device)
         for i, layer in enumerate(self.layers):
             h = _rms_norm(x, layer.ln1, layer.eps1)
             qkv = F.linear(h, layer.qkv_w, layer.qkv_b)
@@ -356,9 +292,9 @@ class CachedDecoder:
             # so K/V are never repeated: (B, kv, group, d) against (B, kv, span, d).
             qg = q.view(rows, self.num_kv_heads, self.group, self.head_dim)
             if cache.shared:
-                cache.suffix_k[i][row_index, :, steps] = k
-                cache.suffix_v[i][row_index, :, steps] = v
-                att = self._attend_shared(cache, i, qg, span, mask)
+                cache.suffix_k[i][:, :, step] = k
+                cache.suffix_v[i][:, :, step] = v
+                att = self._attend_shared(cache, i, qg, step)
             else:
                 cache.rows_k[i][row_index, :, positions] = k
                 cache.rows_v[i][row_index, :, positions] = v
@@ -367,21 +303,19 @@ class CachedDecoder:
                 )
             x = x + F.linear(att.reshape(rows, self.q_size), layer.o_w, layer.o_b)
             x = x + self._mlp(layer, _rms_norm(x, layer.ln2, layer.eps2))
-        cache.advance()
         return self.logits(x)
 
-    def _attend_shared(self, cache: KVCache, i: int, q: torch.Tensor, span: int, mask: torch.Tensor) -> torch.Tensor:
+    def _attend_shared(self, cache: KVCache, i: int, q: torch.Tensor, step: int) -> torch.Tensor:
         """Attention of q (B, kv, g, d) over [its prompt's keys, its own generated keys].
 
         Scores against the prompt are one matmul per run of rows (all rows' queries against the
-        prompt's single copy); scores against the generated tokens are per row, masked beyond each
-        row's own step. One softmax over both.
+        prompt's single copy); scores against the generated tokens are per row. One softmax over both.
         """
         kv, g, d = self.num_kv_heads, self.group, self.head_dim
         q = q * self.scale
-        ks = cache.suffix_k[i][:, :, :span]
-        vs = cache.suffix_v[i][:, :, :span]
-        own = torch.matmul(q, ks.transpose(-1, -2)).masked_fill(~mask, float("-inf"))  # (B, kv, g, span)
+        ks = cache.suffix_k[i][:, :, : step + 1]
+        vs = cache.suffix_v[i][:, :, : step + 1]
+        own = torch.matmul(q, ks.transpose(-1, -2))  # (B, kv, g, step+1)
         outs = []
         for a, b, p, n in cache.segments:
             m = b - a
