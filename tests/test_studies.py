@@ -338,6 +338,29 @@ def test_stages_made_before_portable_keys_are_still_reused(tmp_path, monkeypatch
     assert marker["key"]["argv"][-1].startswith("<cache>/eval-")
 
 
+def test_a_study_loads_all_its_code_before_its_first_stage(tmp_path):
+    # A fresh interpreter: the stage commands import lazily, so before the first stage most of the
+    # package is not loaded; after it, all of it is (a later edit of the source tree cannot mix in).
+    import subprocess
+    import sys
+
+    code = """
+import pkgutil, sys
+import interplay
+from interplay.studies import stages
+names = [m.name for m in pkgutil.walk_packages(interplay.__path__, "interplay.") if m.name != "interplay.__main__"]
+before = [n for n in names if n not in sys.modules]
+assert "interplay.rl.learner" in before and "interplay.evaluate.plots" in before, before
+stages._execute_in_process = lambda argv: 0
+assert stages.StageRunner(sys.argv[1]).execute(["eval", "--out", "x"]) == 0
+print(len(names), [n for n in names if n not in sys.modules])
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    count, missing = out.stdout.split(" ", 1)
+    assert int(count) > 50 and missing.strip() == "[]"
+
+
 def test_unhashed_runner_refuses_a_changed_command(tmp_path):
     calls = []
     StageRunner(tmp_path, hashed_dirs=False, echo=lambda s: None, execute=_fake_commands(calls)).run(

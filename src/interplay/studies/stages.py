@@ -302,6 +302,7 @@ class StageRunner:
 
 
     def _execute(self, argv: list[str]) -> int:
+        load_all_code()
         # Training stages of a multi-GPU preset go through its launcher (torchrun ... -m interplay):
         # only they are distributed; data, evaluation and the ladder run here, once.
         if self.launcher != "interplay" and argv[0] in ("pretrain", "midtrain", "rl"):
@@ -422,6 +423,32 @@ def _cpu_seconds() -> float:
     """CPU time of this process and its finished children (corpus workers), user + system."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+def load_all_code() -> None:
+    """Import every interplay module, once, before the first stage runs here.
+
+    The commands import most of their code lazily (a quick CLI start), and a study runs for hours:
+    a `git pull` or an edit meanwhile would give its later stages a mix of old modules (already
+    loaded) and new ones (loaded later from disk). That crashed a study once (a new training module
+    calling a method the already loaded model class lacked). Loaded up front, a study runs the code
+    it started with, whatever happens to the source tree; a restart picks up the new code.
+    """
+    global _ALL_CODE_LOADED
+    if _ALL_CODE_LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    import interplay
+
+    for module in pkgutil.walk_packages(interplay.__path__, "interplay."):
+        if module.name != "interplay.__main__":  # (runs the CLI when imported)
+            importlib.import_module(module.name)
+    _ALL_CODE_LOADED = True
+
+
+_ALL_CODE_LOADED = False
 
 
 def _execute_in_process(argv: list[str]) -> int:
