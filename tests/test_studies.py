@@ -542,3 +542,37 @@ def test_study_all_runs_the_four_in_order_and_goes_on_after_a_failure(tmp_path, 
     calls.clear()
     assert main(["study", "all", "--preset", "ci", "--out", str(tmp_path / "s"), "--dry-run"]) == 0
     assert calls == [] and capsys.readouterr().out.count("# study ") == 4
+
+
+def test_study_set_replaces_preset_fields_and_keeps_the_other_stages(capsys, monkeypatch):
+    from interplay.cli import main
+    from interplay.studies import seeds as seeds_module
+
+    path = preset_path("study", "cpu")
+    base = study_recipe("extrapolation", Preset.load(path))
+    lr = study_recipe("extrapolation", Preset.load(path, overrides=["rl_set=[log.tensorboard=false, optim.lr=1.0e-5]",
+                                                                     "eval.n=16"]))
+    before = {s.name: s.argv for s in base.stages}
+    after = {s.name: s.argv for s in lr.stages}
+    assert before.keys() == after.keys()
+    for name in before:
+        if name.startswith("rl-"):
+            assert after[name] == before[name] + ["--set", "optim.lr=1.0e-5"]
+        elif name.startswith("eval"):
+            assert after[name][after[name].index("--n") + 1] == "16" != before[name][before[name].index("--n") + 1]
+        else:  # corpus, tokenizer, pre-training, problems, ladder: the same commands, so the same cached stages
+            assert after[name] == before[name], name
+    # From the command line: the plan shows it, and the preset's source names the overrides.
+    assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "rl_set=[optim.lr=2e-5]"]) == 0
+    out = capsys.readouterr().out
+    assert "--set optim.lr=2e-5" in out and "--set rl_set=[optim.lr=2e-5]" in out.splitlines()[0]
+    # A key the preset does not have, or no `=`: a one-line error, exit status 2.
+    assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "rl_sett=[a=1]"]) == 2
+    assert "unknown field(s) rl_sett" in capsys.readouterr().err
+    assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "eval.n"]) == 2
+    assert "expected key=value" in capsys.readouterr().err
+    # --seeds passes them on to every seed's preset.
+    seen = []
+    monkeypatch.setattr(seeds_module, "run_seeds", lambda *a, **kw: seen.append(kw["overrides"]))
+    assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--seeds", "0,1", "--set", "eval.n=8"]) == 0
+    assert seen == [["eval.n=8"]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from interplay.errors import UserError
@@ -84,9 +85,12 @@ class Preset:
     ladder_args: list[str] = field(default_factory=lambda: ["--metric", "process"])
 
     @classmethod
-    def load(cls, path: str | Path, seed: int | None = None) -> Preset:
-        """The preset file at `path`; `seed` (e.g. `interplay study --seed`) replaces the file's `seed`."""
+    def load(cls, path: str | Path, seed: int | None = None, overrides: Sequence[str] = ()) -> Preset:
+        """The preset file at `path`; `seed` (e.g. `interplay study --seed`) replaces the file's `seed`, and
+        `overrides` (`interplay study --set`, `a.b=value` as for training configs) replace its fields."""
         import yaml
+
+        from interplay.lm.configtools import apply_overrides
 
         path = Path(path)
         try:
@@ -95,18 +99,19 @@ class Preset:
             raise UserError(f"preset {path}: cannot read it ({exc})") from exc
         if not isinstance(data, dict):
             raise UserError(f"preset {path}: expected a mapping of fields")
+        source = str(path) + "".join(f" --set {item}" for item in overrides)
+        data = apply_overrides(dict(data), list(overrides))
         known = set(cls.__dataclass_fields__) - {"source"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise UserError(f"preset {path}: unknown field(s) {', '.join(unknown)}")
+            raise UserError(f"preset {source}: unknown field(s) {', '.join(unknown)}")
         for key in ("name", "corpus", "pretrain", "rl"):
             if key not in data:
                 raise UserError(f"preset {path}: field {key!r} is required")
-        data = dict(data)
-        data["eval"] = EvalSpec(**_mapping(data.get("eval", {}), f"preset {path}: eval", EvalSpec))
+        data["eval"] = EvalSpec(**_mapping(data.get("eval", {}), f"preset {source}: eval", EvalSpec))
         if seed is not None:
             data["seed"] = seed
-        preset = cls(source=str(path), **data)
+        preset = cls(source=source, **data)
         preset.validate()
         return preset
 

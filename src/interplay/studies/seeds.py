@@ -33,14 +33,15 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: Path) -> Document:
+def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: Path,
+              overrides: list[str] | None = None) -> Document:
     from interplay.studies.recipes import Preset, study_recipe
     from interplay.studies.run import run_study
 
     runs: dict[int, tuple[dict[str, Any], list[tuple]]] = {}
     context_b: dict[int, dict[str, dict[int, dict[str, float]]]] = {}  # seed -> label -> op -> metric@k
     for i, seed in enumerate(seeds, 1):
-        preset = Preset.load(preset_file, seed=seed)
+        preset = Preset.load(preset_file, seed=seed, overrides=overrides or ())
         recipe = study_recipe(study, preset)
         print(f"\n##### seed {seed} ({i}/{len(seeds)})", flush=True)
         folder = out / f"seed-{seed}"

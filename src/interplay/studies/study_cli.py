@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default=None, metavar="0,1,2",
                         help="run the study once per seed into OUT/seed-N/ and write OUT/report.md with the mean, "
                              "standard deviation and each seed's value (and each finding's verdict per seed)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="replace a field of the preset, e.g. --set 'rl_set=[log.tensorboard=false, "
+                             "optim.lr=1.0e-5]' or --set eval.n=64 (repeatable; values read as YAML; stages whose "
+                             "commands do not change stay shared in the cache)")
     parser.add_argument("--dry-run", action="store_true", help="print the stage commands, run nothing")
     parser.add_argument("--status", action="store_true",
                         help="show each stage's state in the cache (done, partial: how far, to run, waits), run nothing")
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.preset if args.preset.endswith((".yaml", ".yml")) else preset_path("study", args.preset)
     if args.seeds is not None:
         return _run_seeds(path, args)
-    preset = Preset.load(path, seed=args.seed)
+    preset = Preset.load(path, seed=args.seed, overrides=args.overrides)
     if args.name == "all":
         return _run_all(preset, Path(args.out), args)
     recipe = study_recipe(args.name, preset)
@@ -76,17 +80,17 @@ def _run_seeds(path: str, args: argparse.Namespace) -> int:
     if args.name == "all":
         raise UserError("--seeds runs one study at a time: name it (extrapolation, context, allocation, rewards, ladder)")
     seeds = parse_seeds(args.seeds)
-    name = Preset.load(path).name  # the cache is the preset's, shared by every seed
+    name = Preset.load(path, overrides=args.overrides).name  # the cache is the preset's, shared by every seed
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else out.resolve().parent / f"cache-{name}"
     if args.dry_run:
         for seed in seeds:
-            preset = Preset.load(path, seed=seed)
+            preset = Preset.load(path, seed=seed, overrides=args.overrides)
             print_plan(preset, study_recipe(args.name, preset))
         return 0
     for seed in seeds:  # a bad preset or recipe fails before any seed runs
-        study_recipe(args.name, Preset.load(path, seed=seed))
-    run_seeds(path, args.name, seeds, out, cache)
+        study_recipe(args.name, Preset.load(path, seed=seed, overrides=args.overrides))
+    run_seeds(path, args.name, seeds, out, cache, overrides=args.overrides)
     return 0
 
 
