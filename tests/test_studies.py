@@ -571,6 +571,8 @@ def test_study_set_replaces_preset_fields_and_keeps_the_other_stages(capsys, mon
     assert "unknown field(s) rl_sett" in capsys.readouterr().err
     assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "eval.n"]) == 2
     assert "expected key=value" in capsys.readouterr().err
+    assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "name.x=1"]) == 2
+    assert "name is not a section" in capsys.readouterr().err
     # --seeds passes them on to every seed's preset.
     seen = []
     monkeypatch.setattr(seeds_module, "run_seeds", lambda *a, **kw: seen.append(kw["overrides"]))

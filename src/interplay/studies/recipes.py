@@ -8,9 +8,9 @@ base model, its evaluation and ladder) are the same command, hence one cached fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from interplay.errors import UserError
@@ -100,6 +100,10 @@ class Preset:
         if not isinstance(data, dict):
             raise UserError(f"preset {path}: expected a mapping of fields")
         source = str(path) + "".join(f" --set {item}" for item in overrides)
+        for item in overrides:  # a.b=… reaches into a mapping field only (eval, context, …), not into `name`
+            head = item.partition("=")[0].split(".")[0]
+            if "." in item.partition("=")[0] and head in data and not isinstance(data[head], dict):
+                raise UserError(f"--set {item}: the preset's {head} is not a section")
         data = apply_overrides(dict(data), list(overrides))
         known = set(cls.__dataclass_fields__) - {"source"}
         unknown = sorted(set(data) - known)
