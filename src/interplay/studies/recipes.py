@@ -101,8 +101,8 @@ class Preset:
             raise UserError(f"preset {path}: expected a mapping of fields")
         source = str(path) + "".join(f" --set {item}" for item in overrides)
         for item in overrides:  # a.b=… reaches into a mapping field only (eval, context, …), not into `name`
-            head = item.partition("=")[0].split(".")[0]
-            if "." in item.partition("=")[0] and head in data and not isinstance(data[head], dict):
+            head, dot, _ = item.partition("=")[0].partition(".")
+            if dot and head in data and not isinstance(data[head], dict):
                 raise UserError(f"--set {item}: the preset's {head} is not a section")
         data = apply_overrides(dict(data), list(overrides))
         known = set(cls.__dataclass_fields__) - {"source"}

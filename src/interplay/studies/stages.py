@@ -16,6 +16,7 @@ adds "this exact command already finished" on top (a marker file holding the res
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -425,6 +426,7 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+@functools.cache  # once per process
 def load_all_code() -> None:
     """Import every interplay module, once, before the first stage runs here.
 
@@ -434,9 +436,6 @@ def load_all_code() -> None:
     calling a method the already loaded model class lacked). Loaded up front, a study runs the code
     it started with, whatever happens to the source tree; a restart picks up the new code.
     """
-    global _ALL_CODE_LOADED
-    if _ALL_CODE_LOADED:
-        return
     import importlib
     import pkgutil
 
@@ -445,10 +444,6 @@ def load_all_code() -> None:
     for module in pkgutil.walk_packages(interplay.__path__, "interplay."):
         if module.name != "interplay.__main__":  # (runs the CLI when imported)
             importlib.import_module(module.name)
-    _ALL_CODE_LOADED = True
-
-
-_ALL_CODE_LOADED = False
 
 
 def _execute_in_process(argv: list[str]) -> int:
