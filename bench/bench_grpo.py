@@ -61,7 +61,7 @@ def run_ours(ckpt: Path, problems: list[dict], args) -> dict:
     from interplay.rl.config import load_rl_config
     from interplay.rl.data import Problem
     from interplay.rl.grpo import group_advantages
-    from interplay.rl.learner import Learner, build_minibatches, share_cost_for
+    from interplay.rl.learner import Learner, build_minibatches
     from interplay.rl.rollout import PolicySampler, sample_rollouts, score_rollouts, step_seed
     from interplay.rl.trainer import resolve_models
     from interplay.text import format_prompt
@@ -98,8 +98,7 @@ def run_ours(ckpt: Path, problems: list[dict], args) -> dict:
         t1 = time.perf_counter()
         adv = group_advantages(batch.rewards())
         minis = build_minibatches(batch, adv, cfg.grpo.mini_batch_prompts, cfg.grpo.micro_batch_size,
-                                  tokenizer.pad_token_id, torch.device("cpu"),
-                                  share_cost_for(policy) if args.share_prompts else None)
+                                  torch.device("cpu"), args.share_prompts)
         learner.prepare(minis)
         learner.update(minis, 1e-6)
         t_end = time.perf_counter()

@@ -77,6 +77,12 @@ class Block(nn.Module):
         self.down_proj = nn.Linear(cfg.intermediate_size, d, bias=False)
 
     def forward(self, x, cos, sin, mask):
+        return self.forward_with(x, cos, sin, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+
+    def forward_with(self, x, cos, sin, attend):
+        """The block with `attend(q, k, v)` ((B, heads, T, head_dim) each, K/V already repeated for
+        grouped-query attention) as its attention: RL's learner passes one that skips the token pairs
+        a shared-prompt layout never uses (`interplay.rl.learner.unit_attention`)."""
         B, T, _ = x.shape
         qkv = self.qkv(self.input_layernorm(x))
         q, k, v = qkv.split([self.h * self.hd, self.kv * self.hd, self.kv * self.hd], dim=-1)
@@ -86,7 +92,7 @@ class Block(nn.Module):
         if self.kv != self.h:
             k = k.repeat_interleave(self.h // self.kv, dim=1)
             v = v.repeat_interleave(self.h // self.kv, dim=1)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        a = attend(q, k, v)
         x = x + self.o_proj(a.transpose(1, 2).reshape(B, T, self.h * self.hd))
         gate, up = self.gate_up(self.post_attention_layernorm(x)).chunk(2, dim=-1)
         return x + self.down_proj(F.silu(gate) * up)

@@ -129,7 +129,7 @@ class GRPOConfig:
     kl_coef: float = 1e-3  # β of the k3 KL loss to the reference model; 0 = no reference pass
     normalize_std: bool = True  # divide advantages by the group's std
     std_eps: float = 1e-6
-    share_prompts: bool = True  # encode a prompt once for all its rollouts, where that costs less (same maths)
+    share_prompts: bool = True  # encode a prompt once for all its rollouts (same maths, less work)
 
     def validate(self) -> None:
         if self.mini_batch_prompts < 1 or self.micro_batch_size < 1 or self.epochs < 1:

@@ -26,22 +26,35 @@ from interplay.rl.grpo import clipped_surrogate, k3_kl, logprobs_and_entropy, to
 from interplay.rl.rollout import RolloutBatch
 
 
+@dataclass(frozen=True)
+class Unit:
+    """A prompt and the completions that follow it in a micro-batch's flat token sequence.
+
+    The prompt sits at `prompt` = (start, length) and its completions right after it, each at
+    (start, length). With shared prompts a unit holds all r rollouts of a prompt (the prompt encoded
+    once); without, one rollout and its own copy of the prompt.
+    """
+
+    prompt: tuple[int, int]
+    completions: tuple[tuple[int, int], ...]
+
+
 @dataclass
 class Micro:
-    """One forward pass over B right-padded rows; the loss reads only the completion positions.
+    """One forward pass: the units' tokens end to end in one unpadded row; the loss reads only the
+    completion positions.
 
-    A row holds one prompt followed by one or several of its completions (a *shared-prompt* row:
-    the prompt is encoded once and every completion attends to it and to itself only, which is
-    the same function as separate sequences). Per-token quantities are flat vectors over the
-    completion tokens (n of them), rollout after rollout in the order of `index`.
+    Every completion attends to its prompt and to itself only (`unit_attention`), positions
+    continuing its prompt's: the same function as one separate sequence per rollout. Per-token
+    quantities are flat vectors over the completion tokens (n of them), rollout after rollout in the
+    order of `index`.
     """
 
     index: list[int]  # rollout indices (into RolloutBatch.rollouts), in token order
-    input_ids: torch.Tensor  # (B, T)
-    position_ids: torch.Tensor  # (B, T) each completion continues its prompt's positions
-    attn_mask: torch.Tensor  # (B, 1, T, T) True where a token may attend
-    rows: torch.Tensor  # (n,) row of each completion token's prediction
-    cols: torch.Tensor  # (n,) position whose output predicts it
+    input_ids: torch.Tensor  # (1, N)
+    position_ids: torch.Tensor  # (1, N) each completion continues its prompt's positions
+    units: list[Unit]
+    cols: torch.Tensor  # (n,) flat position whose output predicts each completion token
     targets: torch.Tensor  # (n,) the completion tokens
     advantages: torch.Tensor  # (n,) the advantage of each token's rollout
     old_logp: torch.Tensor | None = None  # (n,)
@@ -51,83 +64,89 @@ class Micro:
     def tokens(self) -> int:
         return int(self.targets.numel())
 
-    def model_inputs(self) -> tuple[torch.Tensor, ...]:
-        return self.input_ids, self.position_ids, self.attn_mask, self.rows, self.cols
+    def model_inputs(self) -> tuple[Any, ...]:
+        return self.input_ids, self.position_ids, self.units, self.cols
 
 
 class CompletionLogits(torch.nn.Module):
     """The policy's logits at the completion positions only: (n, V) for a Micro.
 
     The output head (a vocabulary-sized matmul, and the log-softmax after it) runs only where the
-    loss needs it, not over prompts and padding. Wrapped as one module so that DDP sees a single
-    forward. The decoder stack is the model's own modules, in the model's order, with our attention
-    mask (shared-prompt rows); a test checks the result against the model's own forward.
+    loss needs it, not over prompts. Wrapped as one module so that DDP sees a single forward. The
+    decoder stack is the model's own modules, in the model's order, with the units' attention; a
+    test checks the result against the model's own forward on each rollout alone.
     """
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, attn_mask: torch.Tensor,
-                rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        hidden, weight = decoder_hidden(self.model, input_ids, position_ids, attn_mask)
-        return torch.nn.functional.linear(hidden[rows, cols], weight)
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, units: list[Unit],
+                cols: torch.Tensor) -> torch.Tensor:
+        hidden, weight = completion_hidden(self.model, input_ids, position_ids, units, cols)
+        return torch.nn.functional.linear(hidden, weight)
 
 
-def decoder_hidden(model: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
-                   attn_mask: torch.Tensor):
-    """(final hidden states (B, T, d), output-head weight) of an `interplay.lm.model` module."""
-    from interplay.lm.model import HFQwen2
+def unit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, units: list[Unit]) -> torch.Tensor:
+    """Attention over a flat row of units, (1, heads, N, d) in and out.
 
-    if isinstance(model, HFQwen2):  # only ever given one-completion rows: plain causal attention
-        hidden = model.hf.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
-        return hidden, model.hf.lm_head.weight
-    x = model.embed_tokens(input_ids)
-    cos, sin = model.rope(position_ids, x.dtype)
-    for layer in model.layers:
-        x = layer(x, cos, sin, attn_mask)
-    x = model.norm(x)
-    return x, (model.embed_tokens.weight if model.lm_head is None else model.lm_head.weight)
-
-
-def sharing_pays(prompt_len: int, completion_lens: list[int], linear_flops: float, attention_flops: float) -> bool:
-    """Whether one shared-prompt row costs less than one row per completion.
-
-    Cost of a row of T tokens ~ linear_flops·T (the matmuls) + attention_flops·T² (dense masked
-    attention computes every pair). Sharing saves (r − 1) prompt encodings but makes one long row.
+    A prompt attends causally to itself; each completion to its whole prompt and causally to itself.
+    One attention call per prompt and per completion computes exactly those token pairs: a dense
+    mask over the row would compute every pair and discard most (a unit of a 100-token prompt and
+    8 completions of 200 has 1,700² pairs, of which 230k are used).
     """
-    def cost(t: int) -> float:
-        return linear_flops * t + attention_flops * t * t
+    import torch.nn.functional as F
 
-    separate = sum(cost(prompt_len + n) for n in completion_lens)
-    return cost(prompt_len + sum(completion_lens)) < separate
+    out = []
+    masks: dict[tuple[int, int], torch.Tensor] = {}
+    for unit in units:
+        a, p = unit.prompt
+        kp, vp = k[:, :, a:a + p], v[:, :, a:a + p]
+        out.append(F.scaled_dot_product_attention(q[:, :, a:a + p], kp, vp, is_causal=True))
+        for s, c in unit.completions:
+            mask = masks.get((c, p))
+            if mask is None:  # the whole prompt, then causal within the completion
+                mask = torch.ones(c, p + c, dtype=torch.bool, device=q.device)
+                mask[:, p:] = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
+                masks[(c, p)] = mask
+            out.append(F.scaled_dot_product_attention(
+                q[:, :, s:s + c], torch.cat([kp, k[:, :, s:s + c]], dim=2), torch.cat([vp, v[:, :, s:s + c]], dim=2),
+                attn_mask=mask))
+    return torch.cat(out, dim=2)
 
 
-def share_cost_for(model: torch.nn.Module) -> tuple[float, float] | None:
-    """`build_minibatches`' cost model for a policy module; None (no sharing) for the HF implementation."""
+def completion_hidden(model: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                      units: list[Unit], cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(final hidden states at `cols` (n, d), output-head weight) of an `interplay.lm.model` module."""
     from interplay.lm.model import HFQwen2
 
     if isinstance(model, HFQwen2):
-        return None
-    cfg = model.cfg
-    non_embedding = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("embed_tokens"))
-    return 2.0 * non_embedding, 4.0 * cfg.hidden_size * cfg.num_hidden_layers
+        return _hf_completion_hidden(model, input_ids, units), model.hf.lm_head.weight
+    x = model.embed_tokens(input_ids)
+    cos, sin = model.rope(position_ids, x.dtype)
+    for layer in model.layers:
+        x = layer.forward_with(x, cos, sin, lambda q, k, v: unit_attention(q, k, v, units))
+    x = model.norm(x[0, cols])  # RMSNorm is per token: normalising only the rows the head reads is the same
+    return x, (model.embed_tokens.weight if model.lm_head is None else model.lm_head.weight)
 
 
-def _row(prompt: tuple[int, ...], completions: list[list[int]]):
-    """Tokens, positions, segment ids (0 prompt, j + 1 completion j), and (col, target) per completion."""
-    p = len(prompt)
-    tokens, positions, segments = list(prompt), list(range(p)), [0] * p
-    preds = []
-    for j, c in enumerate(completions):
-        start = len(tokens)
-        tokens += c
-        positions += range(p, p + len(c))
-        segments += [j + 1] * len(c)
-        # Token t of the completion is predicted by the output at the token before it in its own
-        # sequence: the prompt's last token for t = 0, else the completion's own token t - 1.
-        preds.append([p - 1] + list(range(start, start + len(c) - 1)))
-    return tokens, positions, segments, preds
+def _hf_completion_hidden(model: torch.nn.Module, input_ids: torch.Tensor, units: list[Unit]) -> torch.Tensor:
+    """transformers' own forward (the reference implementation): one right-padded row per rollout,
+    plain causal attention (padding after a row's tokens is never attended to)."""
+    flat = input_ids[0]
+    rows, spans = [], []
+    for unit in units:
+        a, p = unit.prompt
+        for s, c in unit.completions:
+            rows.append(torch.cat([flat[a:a + p], flat[s:s + c]]))
+            spans.append((p - 1, p - 1 + c))
+    length = max(r.numel() for r in rows)
+    ids = torch.zeros(len(rows), length, dtype=torch.long, device=flat.device)
+    for i, r in enumerate(rows):
+        ids[i, :r.numel()] = r
+    pos = torch.arange(length, device=flat.device).expand(len(rows), length)
+    hidden = model.hf.model(input_ids=ids, position_ids=pos, use_cache=False).last_hidden_state
+    return torch.cat([hidden[i, a:b] for i, (a, b) in enumerate(spans)])
 
 
 def build_minibatches(
@@ -135,75 +154,64 @@ def build_minibatches(
     advantages: torch.Tensor,
     groups_per_minibatch: int,
     micro_batch_size: int,
-    pad_id: int,
     device: torch.device,
-    share_cost: tuple[float, float] | None = None,
+    share_prompts: bool = True,
 ) -> list[list[Micro]]:
     """Mini-batches of whole groups, in group order, each as micro-batches of at most
-    `micro_batch_size` rollouts (longest rows first, so rows of similar length share padding).
+    `micro_batch_size` rollouts.
 
-    `share_cost` = (linear_flops, attention_flops) per token / token pair enables shared-prompt rows
-    for the groups where `sharing_pays`; None keeps one row per rollout.
+    With `share_prompts` a group's rollouts form one unit behind a single copy of the prompt (when
+    the group fits in a micro-batch; else one unit per rollout). Sharing always costs less here:
+    each completion's attention is the same either way and the prompt is encoded once instead of r
+    times.
     """
     r = batch.r
     flat_adv = advantages.reshape(-1)
     minis = []
     for g0 in range(0, batch.groups, groups_per_minibatch):
-        rows: list[list[int]] = []  # each row: the rollout indices it holds
+        units: list[list[int]] = []  # each unit: the rollout indices behind its prompt
         for g in range(g0, min(batch.groups, g0 + groups_per_minibatch)):
             members = list(range(g * r, (g + 1) * r))
-            prompt_len = len(batch.rollouts[members[0]].prompt_ids)
-            lens = [len(batch.rollouts[i].completion_ids) for i in members]
-            if share_cost is not None and r <= micro_batch_size and sharing_pays(prompt_len, lens, *share_cost):
-                rows.append(members)
-            else:
-                rows += [[i] for i in members]
-
-        def row_len(row: list[int]) -> int:
-            return len(batch.rollouts[row[0]].prompt_ids) + sum(len(batch.rollouts[i].completion_ids) for i in row)
-
-        rows.sort(key=lambda row: (-row_len(row), row[0]))
+            units += [members] if share_prompts and r <= micro_batch_size else [[i] for i in members]
         micros, current = [], []
-        for row in rows:
-            if current and sum(len(x) for x in current) + len(row) > micro_batch_size:
-                micros.append(_micro(batch, current, flat_adv, pad_id, device))
+        for unit in units:
+            if current and sum(len(u) for u in current) + len(unit) > micro_batch_size:
+                micros.append(_micro(batch, current, flat_adv, device))
                 current = []
-            current.append(row)
+            current.append(unit)
         if current:
-            micros.append(_micro(batch, current, flat_adv, pad_id, device))
+            micros.append(_micro(batch, current, flat_adv, device))
         minis.append(micros)
     return minis
 
 
-def _micro(batch: RolloutBatch, row_members: list[list[int]], flat_adv: torch.Tensor, pad_id: int,
-           device: torch.device) -> Micro:
-    built = [_row(batch.rollouts[m[0]].prompt_ids, [batch.rollouts[i].completion_ids for i in m]) for m in row_members]
-    length = max(len(b[0]) for b in built)
-    B = len(built)
-    ids = torch.full((B, length), pad_id, dtype=torch.long)
-    pos = torch.zeros((B, length), dtype=torch.long)
-    seg = torch.full((B, length), -1, dtype=torch.long)  # -1: padding
-    index, rows, cols, targets, adv = [], [], [], [], []
-    for b, (members, (tokens, positions, segments, preds)) in enumerate(zip(row_members, built, strict=True)):
-        n = len(tokens)
-        ids[b, :n] = torch.tensor(tokens)
-        pos[b, :n] = torch.tensor(positions)
-        seg[b, :n] = torch.tensor(segments)
-        for i, pred in zip(members, preds, strict=True):
-            x = batch.rollouts[i]
+def _micro(batch: RolloutBatch, unit_members: list[list[int]], flat_adv: torch.Tensor, device: torch.device) -> Micro:
+    tokens: list[int] = []
+    positions: list[int] = []
+    units: list[Unit] = []
+    index, cols, targets, adv = [], [], [], []
+    for members in unit_members:
+        prompt = batch.rollouts[members[0]].prompt_ids
+        p, a = len(prompt), len(tokens)
+        tokens += prompt
+        positions += range(p)
+        spans = []
+        for i in members:
+            completion = batch.rollouts[i].completion_ids
+            s, c = len(tokens), len(completion)
+            if not c:
+                continue  # nothing to score (the sampler always emits at least one token)
+            tokens += completion
+            positions += range(p, p + c)
+            spans.append((s, c))
             index.append(i)
-            rows += [b] * len(pred)
-            cols += pred
-            targets += x.completion_ids
-            adv += [float(flat_adv[i])] * len(pred)
-    seg = seg.to(device)
-    T = torch.arange(length, device=device)
-    causal = T[None, :] <= T[:, None]  # (T, T): key k <= query i
-    same = (seg[:, :, None] == seg[:, None, :]) | (seg[:, None, :] == 0)  # own segment, or the prompt
-    real = (seg >= 0)[:, :, None] & (seg >= 0)[:, None, :]
-    mask = causal & same & real
-    mask |= torch.eye(length, dtype=torch.bool, device=device)  # padding attends to itself: no empty rows
-    return Micro(index, ids.to(device), pos.to(device), mask[:, None], torch.tensor(rows, device=device),
+            # Token t of the completion is predicted by the output at the token before it in its own
+            # sequence: the prompt's last token for t = 0, else the completion's own token t - 1.
+            cols += [a + p - 1, *range(s, s + c - 1)]
+            targets += completion
+            adv += [float(flat_adv[i])] * c
+        units.append(Unit((a, p), tuple(spans)))
+    return Micro(index, torch.tensor([tokens], device=device), torch.tensor([positions], device=device), units,
                  torch.tensor(cols, device=device), torch.tensor(targets, dtype=torch.long, device=device),
                  torch.tensor(adv, dtype=torch.float32, device=device))
 

@@ -126,7 +126,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     from interplay.lm.train import setup_dist
     from interplay.rl.data import PromptSchedule, draw_candidates, edge_select, load_pool
     from interplay.rl.grpo import group_advantages
-    from interplay.rl.learner import Learner, build_minibatches, share_cost_for
+    from interplay.rl.learner import Learner, build_minibatches
     from interplay.rl.rollout import PolicySampler, sample_rollouts, score_rollouts, step_seed
 
     out = Path(out)
@@ -200,7 +200,6 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     rollout_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16,
                      "auto": torch.bfloat16 if device.type == "cuda" else torch.float32}[cfg.rollout.dtype]
     views = PolicySampler(policy, tokenizer, device, rollout_dtype)
-    share_cost = share_cost_for(policy) if cfg.grpo.share_prompts else None
     learner = Learner(policy, optimizer, cfg.grpo, reference=reference, wrap=wrap, autocast=autocast,
                       grad_clip=o.grad_clip, world=W)
 
@@ -299,7 +298,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
         t1 = time.perf_counter()
         advantages = group_advantages(batch.rewards(), cfg.grpo.normalize_std, cfg.grpo.std_eps)
         minis = build_minibatches(batch, advantages, cfg.grpo.mini_batch_prompts // W, cfg.grpo.micro_batch_size,
-                                  tokenizer.pad_token_id, device, share_cost)
+                                  device, cfg.grpo.share_prompts)
         lr = o.lr * min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps else o.lr
         learner.prepare(minis)
         try:
