@@ -404,6 +404,30 @@ def test_context_b_by_op_counts_only_that_context(tmp_path):
     assert context_by_op(tmp_path, "movies", [1]) == {}
 
 
+def test_context_criteria_average_over_the_rl_ops():
+    """The context checks average B's process pass@k over the ops RL trained on, so ops no model solves
+    do not dilute a change; 0% must stay under 5 points, >= 1% must rise by 20 (0.1% has no rule)."""
+    from interplay.studies.study_reports import context_checks, context_series
+
+    def per_op(values):  # op -> process@8, ops 2..5
+        return {op: {"process@8": v} for op, v in zip(range(2, 6), values, strict=True)}
+
+    by_label = {"base 0%": per_op([0, 0, 0, 0]), "RL 0%": per_op([0.1, 0, 0, 0]),
+                "base 0.1%": per_op([0, 0, 0, 0]), "RL 0.1%": per_op([0.5, 0.5, 0, 0]),
+                "base 1%": per_op([0.2, 0.1, 0, 0]), "RL 1%": per_op([0.6, 0.3, 0, 0])}
+    exposures = ["0", "0.1", "1"]
+    rl_ops = context_series(by_label, exposures, 8, [2, 3])
+    assert rl_ops["base pass@8"] == [0, 0, pytest.approx(0.15)] and rl_ops["RL pass@8"][2] == pytest.approx(0.45)
+    checks = context_checks(rl_ops, exposures, 8, "mean over op 2-3")
+    assert [(c[1], c[3]) for c in checks] == [("5.0", False), ("+30.0", True)]
+    assert "op 2-3" in checks[1][0]
+    # Over every op the same runs read half as large: 0% passes, 1% fails.
+    everywhere = context_checks(context_series(by_label, exposures, 8, [2, 3, 4, 5]), exposures, 8, "mean over ops")
+    assert [(c[1], c[3]) for c in everywhere] == [("2.5", True), ("+15.0", False)]
+    # The recipe hands the preset's rl_ops to the report.
+    assert study_recipe("context", Preset.load(preset_path("study", "cpu"))).extra["rl_ops"] == [2, 6]
+
+
 def test_range_tables_leave_out_ranges_without_problems(tmp_path):
     from interplay.studies.document import Document
     from interplay.studies.report import add_model_section, evaluated_ranges, range_table

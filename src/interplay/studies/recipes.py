@@ -418,7 +418,10 @@ def _context(p: Preset) -> Recipe:
         stages.append(eval_stage(p, "eval-rl" + tag, "rl" + tag, cname, ranges, f"evaluate the RL model ({exposure}% B)"))
         evals[f"base {exposure}%"] = "eval-base" + tag
         evals[f"RL {exposure}%"] = "eval-rl" + tag
-    return Recipe("context", stages, evals, extra={"context_b": b, "exposures": [str(e) for e in corpora]})
+    rl_ops = spec.get("rl_ops")
+    rl_ops = [int(o) for o in rl_ops] if isinstance(rl_ops, list) and len(rl_ops) == 2 else None
+    return Recipe("context", stages, evals,
+                  extra={"context_b": b, "exposures": [str(e) for e in corpora], "rl_ops": rl_ops})
 
 
 def allocation_plan(p: Preset) -> list[dict[str, Any]]:

@@ -145,8 +145,10 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     ks = any_res["ks"]
     kmax = max(ks)
     doc.heading(f"Context B ({b}) pass@k by op", 2)
-    doc.text("Context B appears in pre-training only at op 2, at the exposure shown; RL then trains on 50% A + "
-             "50% B over all ops. Paper Figure 4: with 0% or 0.1% exposure RL leaves B near zero; from about 1% "
+    rl_ops = recipe.extra.get("rl_ops")
+    rl_where = "all ops" if rl_ops is None else f"op {rl_ops[0]}-{rl_ops[1]}"
+    doc.text(f"Context B appears in pre-training only at op 2, at the exposure shown; RL then trains on 50% A + "
+             f"50% B over {rl_where}. Paper Figure 4: with 0% or 0.1% exposure RL leaves B near zero; from about 1% "
              "RL carries the reasoning over to B.")
     by_label = {label: report.context_by_op(runner.dirs[stage], b, ks) for label, stage in recipe.evals.items()}
     ops = sorted({o for v in by_label.values() for o in v})
@@ -154,25 +156,42 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
         doc.heading(f"{metric} pass@{k} on context B", 3)
         doc.table(["model"] + [f"op {o}" for o in ops],
                   [[label] + [v.get(o, {}).get(f"{metric}@{k}") for o in ops] for label, v in by_label.items()])
+    scope = [o for o in ops if rl_ops is None or rl_ops[0] <= o <= rl_ops[1]] or ops
+    where = f"mean over op {scope[0]}-{scope[-1]}" if scope else "mean over ops"
+    if rl_ops is not None:
+        doc.text(f"The summary below averages over op {rl_ops[0]}-{rl_ops[1]}, the ops RL trains on: beyond them "
+                 "the base models solve neither context, and averaging those zeros in would only dilute a change. "
+                 "The tables above give every op.")
     labels = [f"{e}%" for e in exposures]
-    series = {}
-    for kind in ("base", "RL"):
-        series[f"{kind} pass@{kmax}"] = [
-            _mean([by_label[f"{kind} {e}%"].get(o, {}).get(f"process@{kmax}") for o in ops]) for e in exposures]
-    report.plot_bars(labels, series, out / "context_b.png", f"process pass@{kmax} on B (mean over ops)")
-    doc.image("context_b.png", f"process pass@{kmax} on context B, mean over ops, by exposure")
-    checks = []
-    for e, before, after in zip(exposures, series[f"base pass@{kmax}"], series[f"RL pass@{kmax}"]):
-        change = None if before is None or after is None else after - before
-        if float(e) == 0:
-            checks.append((f"0% exposure: after RL, B stays near zero (process pass@{kmax}, mean over ops)",
-                           None if after is None else f"{100 * after:.1f}", "< 5.0", None if after is None else after < 0.05))
-        elif float(e) >= 1:
-            checks.append((f"{e}% exposure: RL raises B's process pass@{kmax} (mean over ops) by at least 20 points",
-                           _pts(change), ">= +20.0", None if change is None else change >= 0.20))
-    _checks(doc, checks)
+    series = context_series(by_label, exposures, kmax, scope)
+    report.plot_bars(labels, series, out / "context_b.png", f"process pass@{kmax} on B ({where})")
+    doc.image("context_b.png", f"process pass@{kmax} on context B, {where}, by exposure")
+    _checks(doc, context_checks(series, exposures, kmax, where))
     doc.heading("All contexts", 2)
     report.add_model_section(doc, evals, out, "context")
+
+
+def context_series(by_label: dict[str, dict[int, dict[str, float]]], exposures: list[str], kmax: int,
+                   ops: list[int]) -> dict[str, list[float | None]]:
+    """Process pass@kmax on context B averaged over `ops`, per exposure, for the base and the RL model."""
+    return {f"{kind} pass@{kmax}": [_mean([by_label.get(f"{kind} {e}%", {}).get(o, {}).get(f"process@{kmax}")
+                                           for o in ops]) for e in exposures]
+            for kind in ("base", "RL")}
+
+
+def context_checks(series: dict[str, list[float | None]], exposures: list[str], kmax: int,
+                   where: str) -> list[tuple[str, Any, str, bool | None]]:
+    """Issue 7's context criteria: 0% exposure leaves B near zero after RL; >= 1% raises it by 20 points."""
+    checks: list[tuple[str, Any, str, bool | None]] = []
+    for e, before, after in zip(exposures, series[f"base pass@{kmax}"], series[f"RL pass@{kmax}"], strict=True):
+        change = None if before is None or after is None else after - before
+        if float(e) == 0:
+            checks.append((f"0% exposure: after RL, B stays near zero (process pass@{kmax}, {where})",
+                           None if after is None else f"{100 * after:.1f}", "< 5.0", None if after is None else after < 0.05))
+        elif float(e) >= 1:
+            checks.append((f"{e}% exposure: RL raises B's process pass@{kmax} ({where}) by at least 20 points",
+                           _pts(change), ">= +20.0", None if change is None else change >= 0.20))
+    return checks
 
 
 def _seed_note(preset) -> str:
