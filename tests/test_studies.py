@@ -424,8 +424,12 @@ def test_context_criteria_average_over_the_rl_ops():
     # Over every op the same runs read half as large: 0% passes, 1% fails.
     everywhere = context_checks(context_series(by_label, exposures, 8, [2, 3, 4, 5]), exposures, 8, "mean over ops")
     assert [(c[1], c[3]) for c in everywhere] == [("2.5", True), ("+15.0", False)]
-    # The recipe hands the preset's rl_ops to the report.
-    assert study_recipe("context", Preset.load(preset_path("study", "cpu"))).extra["rl_ops"] == [2, 6]
+    # The recipe hands the preset's rl_ops to the report, and refuses a malformed one before anything runs.
+    preset = Preset.load(preset_path("study", "cpu"))
+    assert study_recipe("context", preset).extra["rl_ops"] == [2, 6]
+    preset.context["rl_ops"] = [6, 2]
+    with pytest.raises(UserError, match="context.rl_ops must be"):
+        study_recipe("context", preset)
 
 
 def test_range_tables_leave_out_ranges_without_problems(tmp_path):

@@ -91,9 +91,9 @@ def unit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, units: lis
     """Attention over a flat row of units, (1, heads, N, d) in and out.
 
     A prompt attends causally to itself; each completion to its whole prompt and causally to itself.
-    One attention call per prompt and per completion computes exactly those token pairs: a dense
-    mask over the row would compute every pair and discard most (a unit of a 100-token prompt and
-    8 completions of 200 has 1,700² pairs, of which 230k are used).
+    One attention call per prompt and per completion computes little more than those token pairs: a
+    dense mask over the row would compute every pair and discard most (a unit of a 100-token prompt
+    and 8 completions of 200 is a 1,700-token row: 2.9M pairs with a dense mask, 0.49M in these calls).
     """
     import torch.nn.functional as F
 
@@ -135,6 +135,8 @@ def _hf_completion_hidden(model: torch.nn.Module, input_ids: torch.Tensor, units
     plain causal attention (padding after a row's tokens is never attended to)."""
     flat = input_ids[0]
     rows, spans = [], []
+    if not any(unit.completions for unit in units):
+        return model.hf.lm_head.weight.new_zeros(0, model.hf.config.hidden_size)
     for unit in units:
         a, p = unit.prompt
         for s, c in unit.completions:

@@ -382,6 +382,9 @@ def _context(p: Preset) -> Recipe:
     if not isinstance(corpora, dict) or not corpora:
         raise UserError(f"preset {p.source}: the context study needs `context.corpora`: exposure -> corpus config")
     b = str(spec.get("context_b", "school"))
+    rl_ops = spec.get("rl_ops")
+    if rl_ops is not None:  # checked now, not hours later when the first RL stage starts
+        _range(rl_ops, f"preset {p.source}: context.rl_ops")
     tok = p.tokenizer
     first = None
     stages: list[Stage] = []
@@ -418,8 +421,6 @@ def _context(p: Preset) -> Recipe:
         stages.append(eval_stage(p, "eval-rl" + tag, "rl" + tag, cname, ranges, f"evaluate the RL model ({exposure}% B)"))
         evals[f"base {exposure}%"] = "eval-base" + tag
         evals[f"RL {exposure}%"] = "eval-rl" + tag
-    rl_ops = spec.get("rl_ops")
-    rl_ops = [int(o) for o in rl_ops] if isinstance(rl_ops, list) and len(rl_ops) == 2 else None
     return Recipe("context", stages, evals,
                   extra={"context_b": b, "exposures": [str(e) for e in corpora], "rl_ops": rl_ops})
 
