@@ -13,8 +13,9 @@ each time (so every timed pass does the same work):
 * `shared`: the layout RL uses (`share_prompts: true`: a prompt once and its rollouts behind it).
 
 Before/after comparisons: run it once more with `PYTHONPATH=<older checkout>/src` (the learner of
-that checkout, on the same rollouts: sampling is seeded). Reported: median seconds per learner pass and tokens, and the largest difference of the per-token
-log-probabilities between layouts (the same function, so only float rounding).
+that checkout, on the same rollouts: sampling is seeded). Reported per layout: seconds per learner pass
+(each run and the median), the input positions it ran (padding included), and the largest difference of the per-token
+log-probabilities from the first layout's (the same function, so only float rounding).
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def main() -> int:
     from interplay.rl.config import GRPOConfig, RLDataConfig, RolloutConfig
     from interplay.rl.data import load_pool
     from interplay.rl.grpo import group_advantages
+    from interplay.lm.train import model_config_from_hf
     from interplay.rl.learner import Learner, build_minibatches
     from interplay.rl.rollout import sample_rollouts, score_rollouts
-    from interplay.lm.train import model_config_from_hf
     from interplay.verify.rewards import get_reward
 
     torch.set_num_threads(args.threads)
@@ -103,7 +104,7 @@ def main() -> int:
     reference = copy.deepcopy(base).eval().requires_grad_(False)
     grpo = GRPOConfig(mini_batch_prompts=args.mini_batch_prompts, micro_batch_size=args.micro_batch, kl_coef=1e-3)
 
-    def one_pass(layout: str, profile: bool = False) -> tuple[float, int, torch.Tensor]:
+    def one_pass(layout: str) -> tuple[float, int, torch.Tensor]:
         policy = copy.deepcopy(base)
         optimizer = torch.optim.AdamW(decay_groups(policy, 0.01), lr=1e-5)
         learner = Learner(policy, optimizer, grpo, reference=reference)
@@ -130,7 +131,7 @@ def main() -> int:
                     offsets += n
         first = torch.cat([logps[i] for i in range(len(batch.rollouts))])
         del stats
-        return seconds, sum(m.tokens for micros in minis for m in micros), first
+        return seconds, sum(m.input_ids.numel() for micros in minis for m in micros), first  # padding included
 
     layouts = args.layouts.split(",")
     for _ in range(args.warmup):
@@ -138,15 +139,16 @@ def main() -> int:
             one_pass(layout)
     times: dict[str, list[float]] = {k: [] for k in layouts}
     logp: dict[str, torch.Tensor] = {}
+    tokens: dict[str, int] = {}
     for _ in range(args.runs):
         for layout in layouts:
-            s, _, lp = one_pass(layout)
+            s, n, lp = one_pass(layout)
             times[layout].append(round(s, 3))
-            logp[layout] = lp
+            tokens[layout], logp[layout] = n, lp
     ref = layouts[0]
     for layout in layouts:
         med = statistics.median(times[layout])
-        print(json.dumps({"layout": layout, "runs_s": times[layout], "median_s": med,
+        print(json.dumps({"layout": layout, "runs_s": times[layout], "median_s": med, "input_positions": tokens[layout],
                           "speedup_vs_" + ref: round(statistics.median(times[ref]) / med, 3),
                           "max_abs_logp_diff_vs_" + ref: float((logp[layout] - logp[ref]).abs().max())}), flush=True)
     if args.profile:
