@@ -87,18 +87,19 @@ class CompletionLogits(torch.nn.Module):
         return torch.nn.functional.linear(hidden, weight)
 
 
-def unit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, units: list[Unit]) -> torch.Tensor:
+def unit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, units: list[Unit],
+                   masks: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
     """Attention over a flat row of units, (1, heads, N, d) in and out.
 
     A prompt attends causally to itself; each completion to its whole prompt and causally to itself.
     One attention call per prompt and per completion computes little more than those token pairs: a
     dense mask over the row would compute every pair and discard most (a unit of a 100-token prompt
     and 8 completions of 200 is a 1,700-token row: 2.9M pairs with a dense mask, 0.49M in these calls).
+    `masks` caches each (completion, prompt) length pair's mask; the caller shares it across layers.
     """
     import torch.nn.functional as F
 
     out = []
-    masks: dict[tuple[int, int], torch.Tensor] = {}
     for unit in units:
         a, p = unit.prompt
         kp, vp = k[:, :, a:a + p], v[:, :, a:a + p]
@@ -124,8 +125,9 @@ def completion_hidden(model: torch.nn.Module, input_ids: torch.Tensor, position_
         return _hf_completion_hidden(model, input_ids, units), model.hf.lm_head.weight
     x = model.embed_tokens(input_ids)
     cos, sin = model.rope(position_ids, x.dtype)
+    masks: dict[tuple[int, int], torch.Tensor] = {}  # the same in every layer: built once per forward
     for layer in model.layers:
-        x = layer.forward_with(x, cos, sin, lambda q, k, v: unit_attention(q, k, v, units))
+        x = layer.forward_with(x, cos, sin, lambda q, k, v: unit_attention(q, k, v, units, masks))
     x = model.norm(x[0, cols])  # RMSNorm is per token: normalising only the rows the head reads is the same
     return x, (model.embed_tokens.weight if model.lm_head is None else model.lm_head.weight)
 

@@ -416,7 +416,7 @@ def _context(p: Preset) -> Recipe:
         stages.append(eval_stage(p, "eval-base" + tag, base, cname, ranges, f"evaluate the base model ({exposure}% B)"))
         ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}")),
                    *_sets(_list(spec, "rl_set", p))]
-        stages.append(rl_stage(p, "rl" + tag, base, cname, spec.get("rl_ops") and str(spec["rl_ops"]), ctx_set,
+        stages.append(rl_stage(p, "rl" + tag, base, cname, rl_ops and str(rl_ops), ctx_set,
                                title=f"RL on 50% A + 50% B ({exposure}% B in pre-training)"))
         stages.append(eval_stage(p, "eval-rl" + tag, "rl" + tag, cname, ranges, f"evaluate the RL model ({exposure}% B)"))
         evals[f"base {exposure}%"] = "eval-base" + tag
