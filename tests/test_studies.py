@@ -305,6 +305,72 @@ def test_a_moved_cache_or_checkout_keeps_its_stages(tmp_path):
     assert [c[0] for c in calls] == ["pretrain"]
 
 
+def test_a_config_is_keyed_by_what_it_says_and_the_model_preset_it_names(tmp_path, monkeypatch):
+    import interplay.lm.configtools as configtools
+
+    presets = tmp_path / "shipped"
+    presets.mkdir()
+    (presets / "model-m1.yaml").write_text("hidden_size: 64\n")
+    (presets / "model-m2.yaml").write_text("hidden_size: 128\n")
+    monkeypatch.setattr(configtools, "CONFIG_DIR", presets)
+    config = tmp_path / "p.yaml"
+    config.write_text("model: m1\noptim: {lr: 1.0e-3, min_lr: 1.0e-4}\n")
+    calls = []
+
+    def run(*sets):
+        stage = Stage("pretrain", ["pretrain", str(config), *[a for s in sets for a in ("--set", s)], "--out", "{out}"])
+        return StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run([stage])
+
+    first = run()
+    assert len(calls) == 1
+    # A comment, a blank line, another layout and key order: the same config, the same stage.
+    config.write_text("# why these rates\nmodel: m1\n\noptim:\n  min_lr: 1.0e-4\n  lr: 0.001\n")
+    assert run()["pretrain"]["folder"] == first["pretrain"]["folder"] and len(calls) == 1
+    # A changed value is another stage; so is an edit of the model preset the config names ...
+    config.write_text("model: m1\noptim: {lr: 2.0e-3, min_lr: 1.0e-4}\n")
+    run()
+    assert len(calls) == 2
+    (presets / "model-m1.yaml").write_text("hidden_size: 96\n")
+    run()
+    assert len(calls) == 3
+    # ... or of the one a --set names instead (the file's own model no longer counts then)
+    run("model=m2")
+    assert len(calls) == 4
+    (presets / "model-m1.yaml").write_text("hidden_size: 80\n")
+    run("model=m2")
+    assert len(calls) == 4
+    (presets / "model-m2.yaml").write_text("hidden_size: 256\n")
+    run("model=m2")
+    assert len(calls) == 5
+
+
+def test_stages_keyed_by_config_bytes_are_still_reused(tmp_path, monkeypatch):
+    # Before 2026-12-01 a config counted by its bytes (stage folder name and marker key alike).
+    import hashlib
+
+    import interplay.studies.stages as stages_module
+
+    config = tmp_path / "p.yaml"
+    config.write_text("lr: 1  # a comment\n")
+    stages = [Stage("corpus", ["corpus", "build", str(config), "--out", "{out}"]),
+              Stage("pretrain", ["pretrain", str(config), "--set", "data.path={dir:corpus}", "--out", "{out}"])]
+    calls = []
+    with monkeypatch.context() as m:  # the old runner
+        m.setattr(stages_module, "config_meaning", lambda path, argv: hashlib.sha256(path.read_bytes()).hexdigest())
+        old = StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert len(calls) == 2
+    new = StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert len(calls) == 2 and new["pretrain"]["folder"] == old["pretrain"]["folder"]
+    # Edited once, the old stages no longer match either key and run again, keyed by meaning from then on:
+    # the next comment edit keeps them.
+    config.write_text("lr: 1  # another comment\n")
+    StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert [c[0] for c in calls] == ["corpus", "pretrain"] * 2
+    config.write_text("lr: 1\n")
+    StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
+    assert len(calls) == 4
+
+
 @pytest.mark.parametrize("spelling", ["absolute", "relative"])
 def test_stages_made_before_portable_keys_are_still_reused(tmp_path, monkeypatch, spelling):
     # Before 2026-11-30 a stage folder was named by its command exactly as written, cache path included

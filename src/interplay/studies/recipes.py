@@ -111,7 +111,7 @@ class Preset:
             raise UserError(f"preset {source}: unknown field(s) {', '.join(unknown)}")
         for key in ("name", "corpus", "pretrain", "rl"):
             if key not in data:
-                raise UserError(f"preset {path}: field {key!r} is required")
+                raise UserError(f"preset {source}: field {key!r} is required")
         data["eval"] = EvalSpec(**_mapping(data.get("eval", {}), f"preset {source}: eval", EvalSpec))
         if seed is not None:
             data["seed"] = seed

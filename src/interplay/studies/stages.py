@@ -149,6 +149,10 @@ class StageRunner:
             # <cache> and configs by file name (their contents are hashed), so a moved cache or checkout
             # still finds its stages.
             folder = self.root / f"{stage.name}-{_digest(self.identity(argv, None))}"
+            legacy = self.root / f"{stage.name}-{_digest(self.identity(argv, None, by_bytes=True))}"
+            if not folder.exists() and legacy.exists():
+                # Stages made before 2026-12-01 hashed each config's bytes, not its meaning: keep using them.
+                folder = legacy
             if not folder.exists():
                 # Stages made before 2026-11-30 are named by the command with the cache's path as it was
                 # then written (absolute, or relative to the working directory): keep using them.
@@ -175,17 +179,19 @@ class StageRunner:
             rel = out[0]
         return out + ([rel] if rel not in out else [])
 
-    def identity(self, argv: list[str], folder: Path | None) -> dict[str, Any]:
-        """The command with the cache's path as <cache> and each YAML config as <config>/NAME plus its
-        contents' hash: equal wherever the cache and the configs live. Files inside the stage's own
-        folder are outputs, not configs."""
+    def identity(self, argv: list[str], folder: Path | None, *, by_bytes: bool = False) -> dict[str, Any]:
+        """The command with the cache's path as <cache> and each YAML config as <config>/NAME plus a hash
+        of what it says (`config_meaning`): equal wherever the cache and the configs live, and however the
+        configs are commented or laid out. Files inside the stage's own folder are outputs, not configs.
+        `by_bytes`: the identity before 2026-12-01, which hashed each config's bytes."""
         own = None if folder is None else str(folder) + os.sep
         portable: list[str] = []
         configs: dict[str, str] = {}
         for arg in argv:
             if arg.endswith((".yaml", ".yml")) and os.path.isfile(arg) and not (own and arg.startswith(own)):
                 name = "<config>/" + os.path.basename(arg)
-                configs[name] = hashlib.sha256(Path(arg).read_bytes()).hexdigest()
+                configs[name] = (hashlib.sha256(Path(arg).read_bytes()).hexdigest() if by_bytes
+                                 else config_meaning(Path(arg), argv))
                 portable.append(name)
             else:
                 portable.append(self._respell(arg, "<cache>"))
@@ -196,7 +202,7 @@ class StageRunner:
         if previous is None:
             return False
         if "key" in previous:
-            return previous["key"] == key
+            return previous["key"] in (key, self.identity(argv, folder, by_bytes=True))
         # A marker from before 2026-11-30: the command as then written, cache path and all.
         for spelling in self._spellings():
             old_argv = [self._respell(a, spelling) for a in argv]
@@ -402,6 +408,40 @@ def _last_logged_step(path: Path) -> int | None:
 
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj).encode()).hexdigest()[:10]
+
+
+def config_meaning(path: Path, argv: list[str]) -> str:
+    """A hash of what a stage's YAML config says rather than how it is written: its parsed contents (a new
+    comment, blank line or key order is the same stage, not a re-run of hours of training), plus the
+    contents of the model preset it names (`model: cpu-wide`, or `--set model=...` in the command: an
+    edited `configs/model-cpu-wide.yaml` is another model, so another stage). A file that does not parse
+    is hashed by its bytes (the stage itself will say what is wrong with it)."""
+    import yaml
+
+    from interplay.lm.configtools import CONFIG_DIR
+
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return "bytes:" + hashlib.sha256(raw).hexdigest()
+    meaning: dict[str, Any] = {"config": data}
+    model = data.get("model") if isinstance(data, dict) else None
+    for flag, item in zip(argv, argv[1:]):  # a later --set model=NAME replaces the file's model
+        if flag == "--set" and item.startswith("model="):
+            model = yaml.safe_load(item.partition("=")[2])
+    name = model.get("preset") if isinstance(model, dict) else model
+    preset = CONFIG_DIR / f"model-{name}.yaml" if isinstance(name, str) and name else None
+    if preset is not None and preset.is_file():
+        try:
+            meaning["model_preset"] = {name: yaml.safe_load(preset.read_bytes())}
+        except yaml.YAMLError:
+            meaning["model_preset"] = {name: hashlib.sha256(preset.read_bytes()).hexdigest()}
+    try:
+        text = json.dumps(meaning, sort_keys=True, default=str)
+    except TypeError:  # keys of mixed types (1 and "a") cannot be sorted
+        return "bytes:" + hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _config_digests(argv: list[str]) -> dict[str, str]:
