@@ -300,6 +300,11 @@ def test_tokenizer_model_mismatch_is_refused(env, baseline, tmp_path, capsys):
     assert status == 2 and "tokenizer" in err
     status, err = run_cli(["midtrain", TINY, "--out", str(tmp_path / "m")] + base_args(env, **{"model": "null", "init": tmp_path}), capsys)
     assert status == 2 and "init" in err
+    # A model in a midtrain config must be the checkpoint's own: the error names what differs.
+    args = ["midtrain", TINY, "--out", str(tmp_path / "m2")] + base_args(env, **{"model.hidden_size": 128})
+    status, err = run_cli(args + ["--set", f"init={baseline / 'final'}"], capsys)
+    assert status == 2 and "differs from the init checkpoint" in err and "hidden_size" in err
+    assert "intermediate_size" not in err and not (tmp_path / "m2").exists()
 
 
 def test_nan_loss_stops_with_status_3_and_keeps_the_last_checkpoint(env, tmp_path, capsys):

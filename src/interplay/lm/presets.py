@@ -53,6 +53,14 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    def architecture(self) -> dict[str, Any]:
+        """The fields two models must share to be the same network: not the preset they started from nor
+        how their weights were initialised (a checkpoint's config does not say either)."""
+        out = dict(self.__dict__)
+        out.pop("preset", None)
+        out.pop("initializer_range", None)
+        return out
+
     def qwen2_config(self, vocab_size: int, special_ids: dict[str, int] | None = None) -> Qwen2Config:
         from transformers import Qwen2Config
 

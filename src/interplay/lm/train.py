@@ -102,13 +102,6 @@ def model_config_from_hf(config: dict[str, Any], field: str) -> ModelConfig:
     return cfg
 
 
-def _shape(cfg: ModelConfig) -> dict[str, Any]:
-    d = dict(cfg.__dict__)
-    d.pop("preset", None)
-    d.pop("initializer_range", None)
-    return d
-
-
 def resolve_model_and_tokenizer(cfg: RunConfig):
     """(ModelConfig, tokenizer, init weights or None), checking that tokenizer and model agree."""
     from interplay.lm.checkpoint import load_weights
@@ -121,8 +114,9 @@ def resolve_model_and_tokenizer(cfg: RunConfig):
     init = Path(cfg.init or "")
     hf_config, weights = load_weights(init, "init")
     model_cfg = model_config_from_hf(hf_config, "init")
-    if cfg.model is not None and _shape(cfg.model) != _shape(model_cfg):
-        diffs = [k for k in _shape(model_cfg) if _shape(model_cfg)[k] != _shape(cfg.model)[k]]
+    if cfg.model is not None and cfg.model.architecture() != model_cfg.architecture():
+        found, asked = model_cfg.architecture(), cfg.model.architecture()
+        diffs = [k for k in found if found[k] != asked[k]]
         raise UserError(f"model: differs from the init checkpoint {init} in {', '.join(diffs)}; "
                         "leave model out of a midtrain config")
     model_cfg.preset = cfg.model.preset if cfg.model is not None else None

@@ -39,13 +39,6 @@ METRIC_NAMES = (
 )
 
 
-def _shape(model_cfg: Any) -> dict[str, Any]:
-    d = dict(model_cfg.__dict__)
-    d.pop("preset", None)
-    d.pop("initializer_range", None)
-    return d
-
-
 def resolve_models(cfg: RLConfig):
     """(model config, tokenizer, init weights, reference weights or None), all checked: no compute yet."""
     from interplay.lm.checkpoint import load_weights
@@ -69,7 +62,8 @@ def resolve_models(cfg: RLConfig):
         return model_cfg, tokenizer, weights, weights
     ref_config, ref_weights = load_weights(ref, "reference")
     ref_cfg = model_config_from_hf(ref_config, "reference")
-    diffs = [f"{k} ({_shape(ref_cfg)[k]} vs {v})" for k, v in _shape(model_cfg).items() if _shape(ref_cfg)[k] != v]
+    ref_arch = ref_cfg.architecture()
+    diffs = [f"{k} ({ref_arch[k]} vs {v})" for k, v in model_cfg.architecture().items() if ref_arch[k] != v]
     if ref_config.get("vocab_size") != vocab:
         diffs.append(f"vocab_size ({ref_config.get('vocab_size')} vs {vocab})")
     if not diffs and (ref / "tokenizer.json").is_file():
