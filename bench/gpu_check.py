@@ -191,6 +191,9 @@ class Check:
         if times:
             self.record("rl", prompts=prompts, step_s=[round(t, 2) for t in times],
                         step_s_scaled_to_1024_prompts=round(times[-1] * 1024 / prompts, 1),
+                        # the learner's share of a step: its per-prompt and per-completion attention calls
+                        # were measured on CPU only (BENCHMARKS.md, "RL"); many small kernels may cost on GPU
+                        train_share=[r.get("time/train_share") for r in rows if "time/train_share" in r],
                         completions_mean_length=[r.get("completions/mean_length") for r in rows
                                                  if "completions/mean_length" in r])
 
