@@ -470,6 +470,28 @@ def test_context_b_by_op_counts_only_that_context(tmp_path):
     assert context_by_op(tmp_path, "movies", [1]) == {}
 
 
+def test_pretraining_exposure_counts_the_b_problems_a_base_model_read(tmp_path):
+    from interplay.studies.study_reports import pretraining_exposure
+
+    corpus, pretrain = tmp_path / "corpus-b1", tmp_path / "pretrain-b1"
+    (pretrain / "data" / "train").mkdir(parents=True)
+    corpus.mkdir()
+    counts = {"2": {"school": {"forward": 150, "reverse": 150}, "zoo": {"forward": 2000, "reverse": 2000}},
+              "3": {"zoo": {"forward": 2000, "reverse": 2000}}, "4": {"zoo": {"forward": 2000, "reverse": 1700}}}
+    (corpus / "manifest.json").write_text(json.dumps({"splits": {"pretrain": {"rows": 12000, "counts": counts}}}))
+    (pretrain / "data" / "train" / "meta.json").write_text(json.dumps({"documents": 12000, "tokens": 2_000_000}))
+    assert pretraining_exposure(corpus, pretrain, "school") is None  # no training logged yet
+    # the last logged token count, past a final evaluation row and a half-written line
+    (pretrain / "metrics.jsonl").write_text('{"step": 10, "tokens": 200000}\n{"step": 20, "tokens": 500000}\n'
+                                            '{"step": 20, "eval": {"all": 1.0}}\n{"step": 2')
+    x = pretraining_exposure(corpus, pretrain, "school")
+    assert x == {"b_problems": 300, "problems": 12000, "tokens_trained": 500000, "split_tokens": 2_000_000,
+                 "b_seen": 75.0}
+    assert pretraining_exposure(corpus, pretrain, "movies")["b_seen"] == 0
+    assert pretraining_exposure(tmp_path / "nowhere", pretrain, "school") is None
+    assert pretraining_exposure(None, None, "school") is None
+
+
 def test_context_criteria_average_over_the_rl_ops():
     """The context checks average B's process pass@k over the ops RL trained on, so ops no model solves
     do not dilute a change; 0% must stay under 5 points, >= 1% must rise by 20 (0.1% has no rule)."""

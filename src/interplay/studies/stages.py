@@ -380,7 +380,7 @@ def _progress(kind: str, folder: Path) -> str:
 
         steps = list_checkpoints(folder)
         saved = f"last checkpoint at step {steps[-1][0]}" if steps else "no checkpoint yet"
-        logged = _last_logged_step(folder / "metrics.jsonl")
+        logged = last_logged(folder / "metrics.jsonl", "step")
         return f"step {logged} logged, {saved}" if logged is not None else saved
     if kind == "eval" and (folder / "samples.jsonl").is_file():
         with (folder / "samples.jsonl").open("rb") as f:
@@ -388,8 +388,8 @@ def _progress(kind: str, folder: Path) -> str:
     return ""
 
 
-def _last_logged_step(path: Path) -> int | None:
-    """The last `step` in a metrics.jsonl (read from its end: a long run's file is large)."""
+def last_logged(path: Path, key: str) -> int | None:
+    """The last whole-number `key` in a metrics.jsonl (read from its end: a long run's file is large)."""
     try:
         with path.open("rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
@@ -401,8 +401,8 @@ def _last_logged_step(path: Path) -> int | None:
             row = json.loads(line)
         except ValueError:
             continue  # a partial first line, or one being written
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            return row["step"]
+        if isinstance(row, dict) and isinstance(row.get(key), int):
+            return row[key]
     return None
 
 

@@ -150,6 +150,19 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     doc.text(f"Context B appears in pre-training only at op 2, at the exposure shown; RL then trains on 50% A + "
              f"50% B over {rl_where}. Paper Figure 4: with 0% or 0.1% exposure RL leaves B near zero; from about 1% "
              "RL carries the reasoning over to B.")
+    seen = [pretraining_exposure(runner.dirs.get(f"corpus-b{e}"), runner.dirs.get(f"pretrain-b{e}"), b)
+            for e in exposures]
+    if any(seen):
+        doc.text("What each base model saw of B: the exposure is a share of the pre-training split, but a small "
+                 "model learns from a count. Problems seen is the split's B problems times the share of the split "
+                 "the pre-training read (its tokens over the split's), an expected count: rows are drawn in a "
+                 "seeded order, not B by B.")
+        doc.table(["exposure", "B problems in the split (of all)", "tokens trained (of the split's)",
+                   "B problems seen (about)"],
+                  [[f"{e}%", "—", "—", "—"] if x is None else
+                   [f"{e}%", f"{x['b_problems']:,} of {x['problems']:,}",
+                    f"{x['tokens_trained']:,} of {x['split_tokens']:,}", f"{x['b_seen']:,.0f}"]
+                   for e, x in zip(exposures, seen, strict=True)])
     by_label = {label: report.context_by_op(runner.dirs[stage], b, ks) for label, stage in recipe.evals.items()}
     ops = sorted({o for v in by_label.values() for o in v})
     for metric, k in (("process", kmax), ("process", 1), ("outcome", kmax)):
@@ -168,7 +181,32 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     doc.image("context_b.png", f"process pass@{kmax} on context B, {where}, by exposure")
     _checks(doc, context_checks(series, exposures, kmax, where))
     doc.heading("All contexts", 2)
+    if preset.op_ranges is None:  # the evaluations ran with `interplay eval`'s default ranges
+        doc.text("Both contexts together. No ladder labelled these models' op ranges (they are not the preset's "
+                 "shared base model), so the range tables below use the evaluation's default split of the evaluated "
+                 "ops: the names are labels only, not the ops these models were pre-trained on (see the per-op tables).")
     report.add_model_section(doc, evals, out, "context")
+
+
+def pretraining_exposure(corpus: Path | None, pretrain: Path | None, context: str) -> dict[str, Any] | None:
+    """How much of `context` a pre-training saw: its split's problems of that context (the corpus manifest's
+    counts), the tokens trained (the run's last logged `tokens`) against the split's (its token cache), and
+    the expected number of those problems read. None when a file is missing (a stage not run yet)."""
+    import json
+
+    from interplay.studies.stages import last_logged
+
+    try:
+        split = json.loads((corpus / "manifest.json").read_text())["splits"]["pretrain"]
+        split_tokens = int(json.loads((pretrain / "data" / "train" / "meta.json").read_text())["tokens"])
+    except (TypeError, OSError, ValueError, KeyError):
+        return None
+    trained = last_logged(pretrain / "metrics.jsonl", "tokens")
+    if trained is None or split_tokens <= 0:
+        return None
+    b = sum(n for by_ctx in split["counts"].values() for n in by_ctx.get(context, {}).values())
+    return {"b_problems": b, "problems": int(split["rows"]), "tokens_trained": int(trained),
+            "split_tokens": split_tokens, "b_seen": b * trained / split_tokens}
 
 
 def context_series(by_label: dict[str, dict[int, dict[str, float]]], exposures: list[str], kmax: int,
