@@ -149,10 +149,10 @@ class StageRunner:
             # <cache> and configs by file name (their contents are hashed), so a moved cache or checkout
             # still finds its stages.
             folder = self.root / f"{stage.name}-{_digest(self.identity(argv, None))}"
-            legacy = self.root / f"{stage.name}-{_digest(self.identity(argv, None, by_bytes=True))}"
-            if not folder.exists() and legacy.exists():
+            if not folder.exists():
                 # Stages made before 2026-12-01 hashed each config's bytes, not its meaning: keep using them.
-                folder = legacy
+                legacy = self.root / f"{stage.name}-{_digest(self.identity(argv, None, by_bytes=True))}"
+                folder = legacy if legacy.exists() else folder
             if not folder.exists():
                 # Stages made before 2026-11-30 are named by the command with the cache's path as it was
                 # then written (absolute, or relative to the working directory): keep using them.
@@ -190,8 +190,7 @@ class StageRunner:
         for arg in argv:
             if arg.endswith((".yaml", ".yml")) and os.path.isfile(arg) and not (own and arg.startswith(own)):
                 name = "<config>/" + os.path.basename(arg)
-                configs[name] = (hashlib.sha256(Path(arg).read_bytes()).hexdigest() if by_bytes
-                                 else config_meaning(Path(arg), argv))
+                configs[name] = _file_digest(Path(arg)) if by_bytes else config_meaning(Path(arg), argv)
                 portable.append(name)
             else:
                 portable.append(self._respell(arg, "<cache>"))
@@ -202,7 +201,7 @@ class StageRunner:
         if previous is None:
             return False
         if "key" in previous:
-            return previous["key"] in (key, self.identity(argv, folder, by_bytes=True))
+            return previous["key"] == key or previous["key"] == self.identity(argv, folder, by_bytes=True)
         # A marker from before 2026-11-30: the command as then written, cache path and all.
         for spelling in self._spellings():
             old_argv = [self._respell(a, spelling) for a in argv]
@@ -436,7 +435,7 @@ def config_meaning(path: Path, argv: list[str]) -> str:
         try:
             meaning["model_preset"] = {name: yaml.safe_load(preset.read_bytes())}
         except yaml.YAMLError:
-            meaning["model_preset"] = {name: hashlib.sha256(preset.read_bytes()).hexdigest()}
+            meaning["model_preset"] = {name: _file_digest(preset)}
     try:
         text = json.dumps(meaning, sort_keys=True, default=str)
     except TypeError:  # keys of mixed types (1 and "a") cannot be sorted
@@ -449,8 +448,12 @@ def _config_digests(argv: list[str]) -> dict[str, str]:
     out = {}
     for arg in argv:
         if arg.endswith((".yaml", ".yml")) and os.path.isfile(arg):
-            out[arg] = hashlib.sha256(Path(arg).read_bytes()).hexdigest()
+            out[arg] = _file_digest(Path(arg))
     return out
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _read_marker(path: Path) -> dict[str, Any] | None:
