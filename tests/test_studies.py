@@ -1,6 +1,7 @@
 """Studies: every recipe resolves into a valid stage graph on every preset; the runner caches and resumes."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,59 @@ def test_an_interrupted_stage_counts_the_time_of_every_attempt(tmp_path):
     # a different command does not inherit another one's attempts
     other = [Stage("pretrain", ["pretrain", "q.yaml", "--out", "{out}"])]
     assert StageRunner(tmp_path, echo=lambda s: None, execute=finishing).run(other)["pretrain"]["attempts"] == 1
+
+
+def test_a_second_study_on_the_cache_waits_for_a_stage_the_first_is_running(tmp_path):
+    """Two studies started at once share the base model's stage: the second must not train into the same
+    folder while the first does; it waits, then reuses what the first finished (one run, not two)."""
+    import threading
+
+    stages = [Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"]),
+              Stage("eval", ["eval", "--model", "{final:pretrain}", "--out", "{out}"])]
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow(argv):  # the first study's pre-training: runs until the test lets it finish
+        calls.append(("first", argv[0]))
+        if argv[0] == "pretrain":
+            started.set()
+            assert release.wait(30)
+        Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+        return 0
+
+    first = threading.Thread(target=StageRunner(tmp_path, echo=lambda s: None, execute=slow).run, args=(stages,))
+    first.start()
+    try:
+        _second_waits_then_reuses(tmp_path, stages, first, started, release, calls)
+    finally:
+        release.set()
+        first.join(30)
+
+
+def _second_waits_then_reuses(tmp_path, stages, first, started, release, calls):
+    import threading
+
+    def quick(argv):
+        calls.append(("second", argv[0]))
+        Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+        return 0
+
+    assert started.wait(30)
+    said: list[str] = []
+    waiting = threading.Event()
+    second_runner = StageRunner(tmp_path, echo=lambda s: (said.append(s), "waiting for it" in s and waiting.set()),
+                                execute=quick)
+    second = threading.Thread(target=second_runner.run, args=(stages[:1],))
+    second.start()
+    assert waiting.wait(30)
+    rows = StageRunner(tmp_path, echo=lambda s: None).status(stages)
+    assert rows[0]["state"] == "partial" and f"running now (process {os.getpid()} on" in rows[0]["detail"]
+    assert calls == [("first", "pretrain")]  # the second has not started the stage
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert calls == [("first", "pretrain"), ("first", "eval")]  # trained once
+    assert any("done earlier" in s for s in said) and second_runner.records["pretrain"]["attempts"] == 1
+    assert StageRunner(tmp_path, echo=lambda s: None).status(stages)[0]["state"] == "done"
 
 
 def _base_and_edge_arm() -> list[Stage]:
@@ -468,6 +522,43 @@ def test_context_b_by_op_counts_only_that_context(tmp_path):
     assert cut[2]["process@1"] == 0.25 and cut[2]["process@2"] == 0.5
     assert cut[2]["outcome@1"] == 0.75 and cut[3]["process@1"] == 1.0
     assert context_by_op(tmp_path, "movies", [1]) == {}
+
+
+def test_a_report_regroups_an_evaluation_by_the_ranges_its_study_means(tmp_path):
+    """The context study's evaluations ran with `interplay eval`'s default ranges (ID = op 2-10), which do not
+    describe models pre-trained on op 2-6: the report recomputes the range rows from the samples."""
+    from interplay.studies.report import pass_value, regroup
+    from interplay.studies.study_reports import pretraining_ops
+
+    rows = []
+    # op 2: a solved in 1 of 2 samples, b in none; op 3: c in both; op 7: d in none, every sample missing a node
+    for pid, op, flags in [("a", 2, [True, False]), ("b", 2, [False, False]), ("c", 3, [True, True]),
+                           ("d", 7, [False, False])]:
+        for j, ok in enumerate(flags):
+            rows.append({"id": pid, "op": op, "context": "zoo", "mode": "forward", "sample_index": j,
+                         "outcome_correct": ok, "process_correct": ok, "parse_ok": True,
+                         "errors": {"missing": op == 7}})
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ranges = {"ID": (2, 10), "OOD-edge": (11, 14)}
+    stored = {"ks": [1, 2], "op_ranges": ranges, "settings": {"n": 2},
+              "tables": {"pass_at_k": [], "errors": [], "lengths": ["kept"]}}
+    mine = regroup(tmp_path, stored, {"ID": (2, 3), "OOD": (4, 7)})
+    assert mine["op_ranges"] == {"ID": [2, 3], "OOD": [4, 7]} and mine["tables"]["lengths"] == ["kept"]
+    assert pass_value(mine, "op_range", "ID", "process", 1) == pytest.approx(0.5)  # (0.5 + 0 + 1) / 3
+    assert pass_value(mine, "op_range", "ID", "process", 2) == pytest.approx(2 / 3)
+    assert pass_value(mine, "op_range", "OOD", "process", 2) == 0
+    assert pass_value(mine, "op_range", "OOD-edge", "process", 1) is None
+    missing = {r["key"]: r["missing"] for r in mine["tables"]["errors"] if r["group"] == "op_range"}
+    assert missing == {"ID": 0, "OOD": 1}
+    assert stored["op_ranges"] == ranges  # the evaluation's own results are left as they were
+    # The ops a context corpus pre-trained on come from its manifest.
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    assert pretraining_ops(corpus) is None and pretraining_ops(None) is None
+    counts = {"2": {"school": {"forward": 1}, "zoo": {"forward": 5}}, "6": {"zoo": {"forward": 5}},
+              "3": {"zoo": {"forward": 5}}}
+    (corpus / "manifest.json").write_text(json.dumps({"splits": {"pretrain": {"rows": 16, "counts": counts}}}))
+    assert pretraining_ops(corpus) == (2, 6)
 
 
 def test_pretraining_exposure_counts_the_b_problems_a_base_model_read(tmp_path):

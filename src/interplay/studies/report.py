@@ -49,8 +49,13 @@ def range_table(evals: Mapping[str, Mapping[str, Any]], metric: str) -> tuple[li
     return header, rows
 
 
+def evaluated_ops(results: Mapping[str, Any]) -> set[int]:
+    """The ops an evaluation holds problems at."""
+    return {int(r["key"]) for r in results["tables"]["pass_at_k"] if r["group"] == "op"}
+
+
 def op_table(evals: Mapping[str, Mapping[str, Any]], metric: str, k: int) -> tuple[list[str], list[list[Any]]]:
-    ops = sorted({int(r["key"]) for res in evals.values() for r in res["tables"]["pass_at_k"] if r["group"] == "op"})
+    ops = sorted(set().union(*(evaluated_ops(res) for res in evals.values())))
     header = ["model"] + [f"op {o}" for o in ops]
     rows = [[label] + [pass_value(res, "op", str(o), metric, k) for o in ops] for label, res in evals.items()]
     return header, rows
@@ -114,18 +119,29 @@ def plot_bars(labels: Sequence[str], series: Mapping[str, Sequence[float | None]
     plt.close(fig)
 
 
+def _samples(eval_dir: Path) -> list[dict[str, Any]]:
+    """A finished evaluation's samples.jsonl (read only: a report never rewrites a stage's files)."""
+    with open(Path(eval_dir) / "samples.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def regroup(eval_dir: Path, results: Mapping[str, Any], op_ranges: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
+    """`results` with its op-range rows of pass@k and errors recomputed for other `op_ranges`, from the
+    evaluation's samples with the tables `interplay eval` itself writes (a report can name the ranges a study
+    means without re-running, or re-keying, an evaluation that ran with other ones)."""
+    from interplay.evaluate import report as eval_report
+
+    rows = _samples(eval_dir)
+    return {**results, "op_ranges": {name: list(r) for name, r in op_ranges.items()},
+            "tables": {**results["tables"], "pass_at_k": eval_report.pass_table(rows, results["ks"], op_ranges),
+                       "errors": eval_report.error_table(rows, op_ranges)}}
+
+
 def context_by_op(eval_dir: Path, context: str, ks: Sequence[int]) -> dict[int, dict[str, float]]:
     """pass@k on one context by op, from the evaluation's samples (its tables cut by op or by context, not both)."""
     from interplay.verify.passk import aggregate_pass_at_k, count_per_problem
 
-    rows = []
-    with open(eval_dir / "samples.jsonl") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                row = json.loads(line)
-                if row.get("context") == context:
-                    rows.append(row)
+    rows = [row for row in _samples(eval_dir) if row.get("context") == context]
     out: dict[int, dict[str, float]] = {}
     if not rows:
         return out

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, Callable
 from interplay.errors import UserError
 
 MARKER = ".interplay-stage.json"
+LOCKS = ".locks"  # in the cache: one lock file per stage folder, held while a study runs that stage
 _PLACEHOLDER = re.compile(r"\{(out|dir|final|ranges|arm)(?::([A-Za-z0-9_.\-]+))?(?::([A-Za-z0-9_\-]+))?\}")
 COMMAND_KINDS = ("problems", "corpus", "tokenizer", "pretrain", "midtrain", "rl", "eval", "ladder")
 
@@ -215,7 +217,7 @@ class StageRunner:
 
     def status(self, stages: list[Stage]) -> list[dict[str, Any]]:
         """Each stage's state in this cache, without running anything: `done` (its marker holds this
-        command), `partial` (started or interrupted, perhaps running now: what it has so far), `to run`,
+        command), `partial` (started or interrupted: what it has so far, and who runs it now if anyone), `to run`,
         or `waits` (its command needs the output of a stage not done yet, e.g. a ladder's ranges)."""
         check_graph(stages)
         rows: list[dict[str, Any]] = []
@@ -242,8 +244,9 @@ class StageRunner:
                 continue
             clock = _read_marker(self.root / f".{folder.name}.time.json") or {}
             same = clock.get("argv") in (key["argv"], argv)
-            if same or folder.exists():
-                parts = []
+            holder = lock_holder(self.root / LOCKS / folder.name)
+            if same or folder.exists() or holder:
+                parts = [f"running now ({holder})"] if holder else []
                 if same:
                     attempts = int(clock.get("attempts", 1))
                     parts.append(f"{attempts} attempt{'s' if attempts != 1 else ''}, "
@@ -263,49 +266,64 @@ class StageRunner:
         for i, stage in enumerate(stages, 1):
             argv, folder = self.resolve(stage)
             self.dirs[stage.name] = folder
-            marker = folder / MARKER
             header = f"[{i}/{len(stages)}] {stage.name}: {stage.title or stage.kind}"
-            previous = _read_marker(marker)
             key = self.identity(argv, folder)
-            if self._finished(previous, key, argv, folder):
-                self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s), reusing {folder}")
-                # as it reads now (the cache may have moved since, or the marker predate `key`)
-                self.records[stage.name] = previous | {"argv": argv, "folder": str(folder), "key": key}
+            if self._reused(stage, header, argv, folder, key):
                 continue
-            if previous is not None and not self.hashed_dirs:
-                raise UserError(
-                    f"stage {stage.name}: {folder} was made by another command or config file contents "
-                    f"({' '.join(previous['argv'])}); use another --out, or delete that folder"
-                )
-            self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
-            if stage.kind == "ladder":  # the ladder writes a file into its folder, not a folder of its own
-                folder.mkdir(parents=True, exist_ok=True)
-            clock = _StageClock(self.root / f".{folder.name}.time.json", key["argv"], also=argv)
-            try:
-                rc = self.execute(argv)
-            finally:
-                clock.stop()
-            if rc != 0:
-                raise UserError(f"stage {stage.name} failed (exit status {rc}): interplay {' '.join(argv)}")
-            record = {
-                "stage": stage.name,
-                "argv": argv,
-                "key": key,
-                "folder": str(folder),
-                "wall_s": round(clock.wall_s, 3),
-                "cpu_s": round(clock.cpu_s, 3),
-                "attempts": clock.attempts,
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            clock.path.unlink(missing_ok=True)
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
-            os.replace(tmp, marker)
-            self.records[stage.name] = record
-            self.echo(f"    {stage.name} done in {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU")
+            # Studies share a cache (one base model for all of them): two started at once must not both
+            # train into one folder. The second waits for the first, then finds the stage done.
+            with _StageLock(self.root / LOCKS / folder.name, lambda holder: self.echo(
+                    f"{header}: {holder} is running this stage (another study on this cache); waiting for it")):
+                if self._reused(stage, header, argv, folder, key):
+                    continue
+                self._run_one(stage, header, argv, folder, key)
         return self.records
 
+    def _reused(self, stage: Stage, header: str, argv: list[str], folder: Path, key: dict[str, Any]) -> bool:
+        """Whether the stage's marker shows this command finished (then its record is kept); refuses a
+        folder another command made when stage folders are not named by their command."""
+        previous = _read_marker(folder / MARKER)
+        if self._finished(previous, key, argv, folder):
+            self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s), reusing {folder}")
+            # as it reads now (the cache may have moved since, or the marker predate `key`)
+            self.records[stage.name] = previous | {"argv": argv, "folder": str(folder), "key": key}
+            return True
+        if previous is not None and not self.hashed_dirs:
+            raise UserError(
+                f"stage {stage.name}: {folder} was made by another command or config file contents "
+                f"({' '.join(previous['argv'])}); use another --out, or delete that folder"
+            )
+        return False
+
+    def _run_one(self, stage: Stage, header: str, argv: list[str], folder: Path, key: dict[str, Any]) -> None:
+        marker = folder / MARKER
+        self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
+        if stage.kind == "ladder":  # the ladder writes a file into its folder, not a folder of its own
+            folder.mkdir(parents=True, exist_ok=True)
+        clock = _StageClock(self.root / f".{folder.name}.time.json", key["argv"], also=argv)
+        try:
+            rc = self.execute(argv)
+        finally:
+            clock.stop()
+        if rc != 0:
+            raise UserError(f"stage {stage.name} failed (exit status {rc}): interplay {' '.join(argv)}")
+        record = {
+            "stage": stage.name,
+            "argv": argv,
+            "key": key,
+            "folder": str(folder),
+            "wall_s": round(clock.wall_s, 3),
+            "cpu_s": round(clock.cpu_s, 3),
+            "attempts": clock.attempts,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        clock.path.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        os.replace(tmp, marker)
+        self.records[stage.name] = record
+        self.echo(f"    {stage.name} done in {record['wall_s']:.0f} s wall, {record['cpu_s']:.0f} s CPU")
 
     def _execute(self, argv: list[str]) -> int:
         load_all_code()
@@ -370,6 +388,60 @@ class _StageClock:
         self._stop.set()
         self._thread.join()
         self._save()
+
+
+class _StageLock:
+    """An exclusive lock on one stage of a cache, held while a process runs it; a second process waits.
+
+    `flock` on a small file: the kernel drops it when its holder exits however it exits (kill -9
+    included), so a crashed study never leaves a stale lock behind. The file says who holds it, for the
+    message of whoever waits. Where `fcntl` is missing (Windows) stages are not locked.
+    """
+
+    def __init__(self, path: Path, on_wait: Callable[[str], None]) -> None:
+        self.path = path
+        self.on_wait = on_wait
+        self._file: Any = None
+
+    def __enter__(self) -> _StageLock:
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.on_wait(lock_holder(self.path) or "another process")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        self._file.truncate(0)
+        self._file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        self._file.flush()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._file is not None:
+            self._file.truncate(0)
+            self._file.close()  # closing the file releases the lock
+
+
+def lock_holder(path: Path) -> str | None:
+    """Who holds a stage lock now (what its file says), or None when nobody does."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        with open(path) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f.read().strip() or "another process"
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
 
 
 def _progress(kind: str, folder: Path) -> str:

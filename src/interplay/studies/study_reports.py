@@ -181,11 +181,32 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     doc.image("context_b.png", f"process pass@{kmax} on context B, {where}, by exposure")
     _checks(doc, context_checks(series, exposures, kmax, where))
     doc.heading("All contexts", 2)
-    if preset.op_ranges is None:  # the evaluations ran with `interplay eval`'s default ranges
-        doc.text("Both contexts together. No ladder labelled these models' op ranges (they are not the preset's "
-                 "shared base model), so the range tables below use the evaluation's default split of the evaluated "
-                 "ops: the names are labels only, not the ops these models were pre-trained on (see the per-op tables).")
+    trained = pretraining_ops(runner.dirs.get(f"corpus-b{exposures[0]}"))
+    if preset.op_ranges is None and trained is not None:
+        # The evaluations ran with `interplay eval`'s default ranges (no ladder labelled these four pre-trainings:
+        # they are not the preset's shared base model); the tables below regroup their samples by what these
+        # models were pre-trained on instead.
+        top = max(o for res in evals.values() for o in report.evaluated_ops(res))
+        ranges = {"ID": trained, **({"OOD": (trained[1] + 1, top)} if top > trained[1] else {})}
+        doc.text(f"Both contexts together, over this study's own ranges: ID = op {trained[0]}-{trained[1]}, the ops "
+                 "of the pre-training split (context A at every one of them, B at op 2 only)"
+                 + (f", OOD = op {trained[1] + 1}-{top}, beyond them" if "OOD" in ranges else "")
+                 + ". Recomputed from each evaluation's samples.jsonl: the evaluations' own results.json group the "
+                 "ops by `interplay eval`'s default ranges, which do not describe these models.")
+        evals = {label: report.regroup(runner.dirs[recipe.evals[label]], res, ranges) for label, res in evals.items()}
     report.add_model_section(doc, evals, out, "context")
+
+
+def pretraining_ops(corpus: Path | None) -> tuple[int, int] | None:
+    """The lowest and highest op of a corpus's pre-training split (its manifest's counts); None when the
+    corpus is not built yet."""
+    import json
+
+    try:
+        ops = [int(op) for op in json.loads((corpus / "manifest.json").read_text())["splits"]["pretrain"]["counts"]]
+    except (TypeError, OSError, ValueError, KeyError):
+        return None
+    return (min(ops), max(ops)) if ops else None
 
 
 def pretraining_exposure(corpus: Path | None, pretrain: Path | None, context: str) -> dict[str, Any] | None:
