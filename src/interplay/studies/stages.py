@@ -21,12 +21,12 @@ import hashlib
 import json
 import os
 import re
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from interplay import locks
 from interplay.errors import UserError
 
 MARKER = ".interplay-stage.json"
@@ -244,7 +244,7 @@ class StageRunner:
                 continue
             clock = _read_marker(self.root / f".{folder.name}.time.json") or {}
             same = clock.get("argv") in (key["argv"], argv)
-            holder = lock_holder(self.root / LOCKS / folder.name)
+            holder = locks.holder(self.root / LOCKS / folder.name)
             if same or folder.exists() or holder:
                 parts = [f"running now ({holder})"] if holder else []
                 if same:
@@ -272,7 +272,7 @@ class StageRunner:
                 continue
             # Studies share a cache (one base model for all of them): two started at once must not both
             # train into one folder. The second waits for the first, then finds the stage done.
-            with _StageLock(self.root / LOCKS / folder.name, lambda holder: self.echo(
+            with locks.Waiting(self.root / LOCKS / folder.name, lambda holder: self.echo(
                     f"{header}: {holder} is running this stage (another study on this cache); waiting for it")):
                 if self._reused(stage, header, argv, folder, key):
                     continue
@@ -388,60 +388,6 @@ class _StageClock:
         self._stop.set()
         self._thread.join()
         self._save()
-
-
-class _StageLock:
-    """An exclusive lock on one stage of a cache, held while a process runs it; a second process waits.
-
-    `flock` on a small file: the kernel drops it when its holder exits however it exits (kill -9
-    included), so a crashed study never leaves a stale lock behind. The file says who holds it, for the
-    message of whoever waits. Where `fcntl` is missing (Windows) stages are not locked.
-    """
-
-    def __init__(self, path: Path, on_wait: Callable[[str], None]) -> None:
-        self.path = path
-        self.on_wait = on_wait
-        self._file: Any = None
-
-    def __enter__(self) -> _StageLock:
-        try:
-            import fcntl
-        except ImportError:
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a+")
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.on_wait(lock_holder(self.path) or "another process")
-            fcntl.flock(self._file, fcntl.LOCK_EX)
-        self._file.truncate(0)
-        self._file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
-        self._file.flush()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._file is not None:
-            self._file.truncate(0)
-            self._file.close()  # closing the file releases the lock
-
-
-def lock_holder(path: Path) -> str | None:
-    """Who holds a stage lock now (what its file says), or None when nobody does."""
-    try:
-        import fcntl
-    except ImportError:
-        return None
-    try:
-        with open(path) as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return f.read().strip() or "another process"
-            fcntl.flock(f, fcntl.LOCK_UN)
-    except OSError:
-        return None
-    return None
 
 
 def _progress(kind: str, folder: Path) -> str:
