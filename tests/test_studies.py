@@ -252,6 +252,22 @@ def _second_waits_then_reuses(tmp_path, stages, first, started, release, calls):
     assert StageRunner(tmp_path, echo=lambda s: None).status(stages)[0]["state"] == "done"
 
 
+def test_a_stage_that_ends_lets_go_of_the_folder_its_command_locked(tmp_path):
+    """A study runs its commands in one process; a training command locks its --out for the process's
+    life. When the stage ends, failed or not, the folder is free again (for a second study to resume it)."""
+    from interplay import locks
+
+    def locking(argv):
+        locks.hold_for_process(Path(argv[argv.index("--out") + 1]) / ".interplay.lock", "--out")
+        return 1  # the run failed (a NaN, say)
+
+    runner = StageRunner(tmp_path, echo=lambda s: None, execute=locking)
+    with pytest.raises(UserError, match="stage pretrain failed"):
+        runner.run([Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"])])
+    lock = runner.dirs["pretrain"] / ".interplay.lock"
+    assert lock.is_file() and locks.holder(lock) is None
+
+
 def _base_and_edge_arm() -> list[Stage]:
     """A base model, its ladder, and an RL arm whose op range and evaluation come from that ladder."""
     return [

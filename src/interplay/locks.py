@@ -93,3 +93,13 @@ def hold_for_process(path: Path, what: str) -> None:
             time.sleep(0.1)
     raise UserError(f"{what}: {holder(path) or 'another process'} is using it now; wait for it to finish, "
                     "or use another --out")
+
+
+def release_under(folder: Path) -> None:
+    """Let go of this process's `hold_for_process` locks inside `folder`: a study runs one command after
+    another in one process, and a stage that ended (or failed) must not keep its folder locked."""
+    root = str(Path(folder).resolve())
+    for key in [k for k in _HELD if k == root or k.startswith(root + os.sep)]:
+        f = _HELD.pop(key)
+        f.truncate(0)
+        f.close()

@@ -305,6 +305,7 @@ class StageRunner:
             rc = self.execute(argv)
         finally:
             clock.stop()
+            locks.release_under(folder)  # what the command locked for its process (a training run's --out)
         if rc != 0:
             raise UserError(f"stage {stage.name} failed (exit status {rc}): interplay {' '.join(argv)}")
         record = {
