@@ -164,6 +164,33 @@ def test_resume_after_kill_9_gives_the_same_losses(env, baseline):
     assert evals(out) == evals(baseline)
 
 
+def test_ctrl_c_writes_a_checkpoint_where_it_stops_and_resume_is_exact(env, baseline):
+    """Checkpoints every 100 steps, so none would exist at step 7: the first Ctrl-C lets the step finish,
+    writes one there and exits 130; the same command then resumes to the uninterrupted run's losses."""
+    out = env / "interrupted"
+    cadence = {"checkpoint.every": 100}
+    cmd = [sys.executable, "-m", "interplay", "pretrain", TINY, "--out", str(out)] + base_args(env, **cadence)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if (out / "metrics.jsonl").is_file() and max(losses(out) or {0: 0}) >= 7:
+                break
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert not (out / "final").exists(), "the run finished before it could be interrupted"
+    stopped = max(losses(out))
+    assert 7 <= stopped < 30 and f"stopped on request (SIGINT) after step {stopped} of 30" in stdout
+    assert [p.name for p in (out / "checkpoints").iterdir()] == [f"step-{stopped:08d}"]
+    assert pretrain(env, out, **cadence) == 0
+    assert losses(out) == losses(baseline)  # bit for bit
+    assert evals(out) == evals(baseline)
+
+
 def test_half_written_checkpoint_is_never_loaded(env, baseline):
     """A kill during a checkpoint write leaves a hidden temporary folder; resume ignores it."""
     import shutil

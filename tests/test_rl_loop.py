@@ -309,6 +309,42 @@ def test_resume_gives_the_same_weights_and_metrics(env):
     assert stable(whole) == stable(resumed)
 
 
+def test_sigterm_stops_after_a_step_with_a_checkpoint_and_resume_is_exact(env, capsys):
+    """A scheduler's SIGTERM (or a Ctrl-C) between checkpoints: the step finishes, a checkpoint is written
+    where it stopped, exit status 130; running again ends with the weights of an uninterrupted run."""
+    import signal
+    import threading
+    import time
+
+    from safetensors.torch import load_file
+
+    whole, stopped = env / "rl-whole-2", env / "rl-stopped"
+    common = {"train.steps": 4, "checkpoint.every": 0, "rollout.prompts": 8, "grpo.mini_batch_prompts": 4}
+    assert main(rl_args(env, whole, **common)) == 0
+
+    def signal_after_the_first_step():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (stopped / "metrics.jsonl").is_file() and read_metrics(stopped):
+                os.kill(os.getpid(), signal.SIGTERM)  # handled by the run in the main thread
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=signal_after_the_first_step)
+    watcher.start()
+    status = main(rl_args(env, stopped, **common))
+    watcher.join()
+    captured = capsys.readouterr()
+    assert status == 130 and "rl: stopped on request (SIGTERM) after step" in captured.out
+    done = max(r["step"] for r in read_metrics(stopped))
+    assert done < 4 and not (stopped / "final").exists()
+    assert [p.name for p in (stopped / "checkpoints").iterdir()] == [f"step-{done:08d}"]
+    assert main(rl_args(env, stopped, **common)) == 0
+    a = load_file(str(whole / "final" / "model.safetensors"))
+    b = load_file(str(stopped / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_refuses_a_changed_config(env, capsys):
     out = env / "rl-whole"
     assert main(rl_args(env, out, **{"train.steps": 4, "checkpoint.every": 2, "grpo.mini_batch_prompts": 4,

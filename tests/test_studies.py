@@ -268,6 +268,22 @@ def test_a_stage_that_ends_lets_go_of_the_folder_its_command_locked(tmp_path):
     assert lock.is_file() and locks.holder(lock) is None
 
 
+def test_an_interrupted_stage_stops_the_whole_study(tmp_path):
+    """Ctrl-C (or SIGTERM) inside a stage's command ends it with status 130: that stops the study (and
+    `study all`), rather than counting as one failed stage and going on to the next study."""
+    calls = []
+
+    def interrupted(argv):
+        calls.append(argv[0])
+        return 130
+
+    stages = [Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"]),
+              Stage("rl", ["rl", "r.yaml", "--out", "{out}"])]
+    with pytest.raises(KeyboardInterrupt):
+        StageRunner(tmp_path, echo=lambda s: None, execute=interrupted).run(stages)
+    assert calls == ["pretrain"]
+
+
 def _base_and_edge_arm() -> list[Stage]:
     """A base model, its ladder, and an RL arm whose op range and evaluation come from that ladder."""
     return [

@@ -153,6 +153,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     from interplay.lm.metrics import MetricsWriter, eval_line, measure_matmul_peak, peak_flops, step_line
     from interplay.lm.model import build_model, decay_groups
     from interplay.lm.packing import IGNORE, DocRows, TrainRows, build_or_load_cache, eval_rows
+    from interplay.lm.stopping import StopOnSignal
 
     out = Path(out)
     dist = setup_dist()
@@ -317,63 +318,68 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     t_start = time.perf_counter()
     recent: deque[float] = deque(maxlen=20)  # last step durations, for the ETA
     lo_r = dist.rank * (B // W)  # this process's first row of each batch
-    for step in range(start, total):
-        t0, c0 = time.perf_counter(), time.process_time()
-        lr = lr_at(step, total, cfg.optim)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = rows.rows(range(step * B, (step + 1) * B))
-        n_targets = int((batch["labels"] != IGNORE).sum())
-        loss_sum = torch.zeros((), device=device)
-        for m in range(accum):
-            sl = slice(lo_r + m * mb, lo_r + (m + 1) * mb)
-            ids = torch.from_numpy(batch["input_ids"][sl]).to(device)
-            pos = torch.from_numpy(batch["position_ids"][sl]).to(device)
-            labels = torch.from_numpy(batch["labels"][sl]).to(device)
-            sync = W > 1 and m < accum - 1
-            with (ddp.no_sync() if sync and ddp is not None else nullcontext()):
-                loss = step_loss(ids, pos, labels)
-                # DDP averages gradients over W processes; the sum over the global batch is what we want.
-                (loss * (W / max(1, n_targets))).backward()
-            loss_sum += loss.detach()
-        if W > 1:
-            import torch.distributed as tdist
+    with StopOnSignal() as stop:
+        for step in range(start, total):
+            t0, c0 = time.perf_counter(), time.process_time()
+            lr = lr_at(step, total, cfg.optim)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = rows.rows(range(step * B, (step + 1) * B))
+            n_targets = int((batch["labels"] != IGNORE).sum())
+            loss_sum = torch.zeros((), device=device)
+            for m in range(accum):
+                sl = slice(lo_r + m * mb, lo_r + (m + 1) * mb)
+                ids = torch.from_numpy(batch["input_ids"][sl]).to(device)
+                pos = torch.from_numpy(batch["position_ids"][sl]).to(device)
+                labels = torch.from_numpy(batch["labels"][sl]).to(device)
+                sync = W > 1 and m < accum - 1
+                with (ddp.no_sync() if sync and ddp is not None else nullcontext()):
+                    loss = step_loss(ids, pos, labels)
+                    # DDP averages gradients over W processes; the sum over the global batch is what we want.
+                    (loss * (W / max(1, n_targets))).backward()
+                loss_sum += loss.detach()
+            if W > 1:
+                import torch.distributed as tdist
 
-            tdist.all_reduce(loss_sum)
-        clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        loss_value = float(loss_sum) / max(1, n_targets)
-        if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
+                tdist.all_reduce(loss_sum)
+            clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            loss_value = float(loss_sum) / max(1, n_targets)
+            if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
+                optimizer.zero_grad(set_to_none=True)
+                if metrics is not None:
+                    metrics.close()
+                what = "loss" if not math.isfinite(loss_value) else "gradient norm"
+                raise TrainingDiverged(
+                    f"{what} became {loss_value if what == 'loss' else float(grad_norm)} at step {step + 1} (lr {lr:.3e}); "
+                    f"the last good checkpoint is kept: {last_good or 'none was written yet'}. "
+                    "Lower optim.lr, raise optim.warmup_steps or set optim.grad_clip")
+            optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            cpu_dt = time.process_time() - c0  # with wall time, shows how much a shared CPU slowed the step
+            done = step + 1
+            tok_s = B * T / dt
+            mfu = fpt * tok_s / (peak * W)
+            recent.append(dt)
+            # The median of recent steps: a paused or briefly contended run does not inflate the ETA for good.
+            eta = statistics.median(recent) * (total - done)
             if metrics is not None:
-                metrics.close()
-            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            raise TrainingDiverged(
-                f"{what} became {loss_value if what == 'loss' else float(grad_norm)} at step {step + 1} (lr {lr:.3e}); "
-                f"the last good checkpoint is kept: {last_good or 'none was written yet'}. "
-                "Lower optim.lr, raise optim.warmup_steps or set optim.grad_clip")
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        cpu_dt = time.process_time() - c0  # with wall time, shows how much a shared CPU slowed the step
-        done = step + 1
-        tok_s = B * T / dt
-        mfu = fpt * tok_s / (peak * W)
-        recent.append(dt)
-        # The median of recent steps: a paused or briefly contended run does not inflate the ETA for good.
-        eta = statistics.median(recent) * (total - done)
-        if metrics is not None:
-            metrics.write({"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
-                           "tokens": done * B * T, "targets": n_targets, "tok_per_s": tok_s, "mfu": mfu, "step_s": dt,
-                           "step_cpu_s": cpu_dt})
-            if done % cfg.log.every == 0 or done == total or done == start + 1:
-                say(step_line(done, total, loss_value, lr, tok_s, mfu, time.perf_counter() - t_start, eta))
-        if cfg.eval.every and done % cfg.eval.every == 0 and done != total:
-            evaluate(done)
-        if cfg.checkpoint.every and done % cfg.checkpoint.every == 0 and done != total:
-            save(ck.step_dir(out, done), done)
+                metrics.write({"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
+                               "tokens": done * B * T, "targets": n_targets, "tok_per_s": tok_s, "mfu": mfu, "step_s": dt,
+                               "step_cpu_s": cpu_dt})
+                if done % cfg.log.every == 0 or done == total or done == start + 1:
+                    say(step_line(done, total, loss_value, lr, tok_s, mfu, time.perf_counter() - t_start, eta))
+            if cfg.eval.every and done % cfg.eval.every == 0 and done != total:
+                evaluate(done)
+            if cfg.checkpoint.every and done % cfg.checkpoint.every == 0 and done != total:
+                save(ck.step_dir(out, done), done)
+            if stop.requested(W, device) and done != total:
+                if not (cfg.checkpoint.every and done % cfg.checkpoint.every == 0):
+                    save(ck.step_dir(out, done), done)
+                stop.leave(cfg.stage, done, total, last_good, metrics, say)
     evaluate(total)
     save(final, total)
     if metrics is not None:

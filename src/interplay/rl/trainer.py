@@ -117,6 +117,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     from interplay.lm import checkpoint as ck
     from interplay.lm.metrics import MetricsWriter
     from interplay.lm.model import build_model, decay_groups
+    from interplay.lm.stopping import StopOnSignal
     from interplay.lm.train import setup_dist
     from interplay.rl.data import PromptSchedule, draw_candidates, edge_select, load_pool
     from interplay.rl.grpo import group_advantages
@@ -276,78 +277,83 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
         dist.barrier()
 
     t_start = time.perf_counter()
-    for step in range(start, total):
-        every = cfg.data.reselect_every
-        if every and step > 0 and step % every == 0 and step != schedule_start:
-            selection_round += 1
-            pool = select(selection_round, step)
-            schedule_start = step
-            schedule = PromptSchedule(pool, N, cfg.train.seed, cfg.data.contexts, schedule_start)
-        t0 = time.perf_counter()
-        problems = _local_slice(schedule.batch(step), cfg.grpo.mini_batch_prompts, dist.rank, W)
-        sampler = views.sync(policy)
-        t_sync = time.perf_counter() - t0
-        batch = sample_rollouts(sampler, problems, cfg.rollout, step_seed(cfg.train.seed, step))
-        score_rollouts(batch, problems, reward)
-        t1 = time.perf_counter()
-        advantages = group_advantages(batch.rewards(), cfg.grpo.normalize_std, cfg.grpo.std_eps)
-        minis = build_minibatches(batch, advantages, cfg.grpo.mini_batch_prompts // W, cfg.grpo.micro_batch_size,
-                                  device, cfg.grpo.share_prompts)
-        lr = o.lr * min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps else o.lr
-        learner.prepare(minis)
-        try:
-            stats = learner.update(minis, lr)
-        except UserError as exc:
+    with StopOnSignal() as stop:
+        for step in range(start, total):
+            every = cfg.data.reselect_every
+            if every and step > 0 and step % every == 0 and step != schedule_start:
+                selection_round += 1
+                pool = select(selection_round, step)
+                schedule_start = step
+                schedule = PromptSchedule(pool, N, cfg.train.seed, cfg.data.contexts, schedule_start)
+            t0 = time.perf_counter()
+            problems = _local_slice(schedule.batch(step), cfg.grpo.mini_batch_prompts, dist.rank, W)
+            sampler = views.sync(policy)
+            t_sync = time.perf_counter() - t0
+            batch = sample_rollouts(sampler, problems, cfg.rollout, step_seed(cfg.train.seed, step))
+            score_rollouts(batch, problems, reward)
+            t1 = time.perf_counter()
+            advantages = group_advantages(batch.rewards(), cfg.grpo.normalize_std, cfg.grpo.std_eps)
+            minis = build_minibatches(batch, advantages, cfg.grpo.mini_batch_prompts // W, cfg.grpo.micro_batch_size,
+                                      device, cfg.grpo.share_prompts)
+            lr = o.lr * min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps else o.lr
+            learner.prepare(minis)
+            try:
+                stats = learner.update(minis, lr)
+            except UserError as exc:
+                if metrics is not None:
+                    metrics.close()
+                raise type(exc)(f"{exc} at RL step {step + 1}; the last good checkpoint is kept: "
+                                f"{last_good or 'none was written yet'}") from None
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t_train = time.perf_counter() - t1
+            sums = _rollout_sums(batch)
+            if W > 1:
+                keys = sorted(sums)
+                t = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
+                tdist.all_reduce(t)
+                sums = dict(zip(keys, t.tolist(), strict=True))
+            acct["generated"] += float(factor * Fraction(int(sums["sequence_tokens"])))
+            done = step + 1
+            step_s = time.perf_counter() - t0
+            timings = {"sync": t_sync, "sample": batch.timings["sample_s"], "score": batch.timings["score_s"],
+                       "train": t_train}
+            row = {
+                "step": done,
+                "reward/mean": sums["reward"] / sums["rollouts"],
+                "reward/std": sums["group_std"] / sums["groups"],
+                "frac_reward_zero_std": sums["zero_std"] / sums["groups"],
+                **({"kl": stats["kl"]} if "kl" in stats else {}),
+                "clip_ratio": stats["clip_ratio"],
+                "completions/mean_length": sums["completion_tokens"] / sums["rollouts"],
+                "completions/truncated_ratio": sums["truncated"] / sums["rollouts"],
+                "entropy": stats["entropy"],
+                "rollout/outcome_accuracy": sums["outcome"] / sums["rollouts"],
+                "rollout/process_accuracy": sums["process"] / sums["rollouts"],
+                "rollout/process_node_accuracy": sums["process_nodes"] / sums["rollouts"],
+                "loss/policy": stats["pg_loss"],
+                "grad_norm": stats["grad_norm"],
+                "lr": lr,
+                "budget/token_equivalents": float(per_step * done),
+                "budget/token_equivalents_generated": acct["generated"],
+                "budget/selection_token_equivalents": acct["selection"],
+                "time/step_s": step_s,
+                **{f"time/{k}_share": v / step_s for k, v in timings.items()},
+            }
+            if not all(math.isfinite(v) for v in row.values() if isinstance(v, float)):
+                bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+                raise UserError(f"rl: {', '.join(bad)} became non-finite at step {done}; last good checkpoint: "
+                                f"{last_good or 'none'}")
             if metrics is not None:
-                metrics.close()
-            raise type(exc)(f"{exc} at RL step {step + 1}; the last good checkpoint is kept: "
-                            f"{last_good or 'none was written yet'}") from None
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t_train = time.perf_counter() - t1
-        sums = _rollout_sums(batch)
-        if W > 1:
-            keys = sorted(sums)
-            t = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
-            tdist.all_reduce(t)
-            sums = dict(zip(keys, t.tolist(), strict=True))
-        acct["generated"] += float(factor * Fraction(int(sums["sequence_tokens"])))
-        done = step + 1
-        step_s = time.perf_counter() - t0
-        timings = {"sync": t_sync, "sample": batch.timings["sample_s"], "score": batch.timings["score_s"],
-                   "train": t_train}
-        row = {
-            "step": done,
-            "reward/mean": sums["reward"] / sums["rollouts"],
-            "reward/std": sums["group_std"] / sums["groups"],
-            "frac_reward_zero_std": sums["zero_std"] / sums["groups"],
-            **({"kl": stats["kl"]} if "kl" in stats else {}),
-            "clip_ratio": stats["clip_ratio"],
-            "completions/mean_length": sums["completion_tokens"] / sums["rollouts"],
-            "completions/truncated_ratio": sums["truncated"] / sums["rollouts"],
-            "entropy": stats["entropy"],
-            "rollout/outcome_accuracy": sums["outcome"] / sums["rollouts"],
-            "rollout/process_accuracy": sums["process"] / sums["rollouts"],
-            "rollout/process_node_accuracy": sums["process_nodes"] / sums["rollouts"],
-            "loss/policy": stats["pg_loss"],
-            "grad_norm": stats["grad_norm"],
-            "lr": lr,
-            "budget/token_equivalents": float(per_step * done),
-            "budget/token_equivalents_generated": acct["generated"],
-            "budget/selection_token_equivalents": acct["selection"],
-            "time/step_s": step_s,
-            **{f"time/{k}_share": v / step_s for k, v in timings.items()},
-        }
-        if not all(math.isfinite(v) for v in row.values() if isinstance(v, float)):
-            bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-            raise UserError(f"rl: {', '.join(bad)} became non-finite at step {done}; last good checkpoint: "
-                            f"{last_good or 'none'}")
-        if metrics is not None:
-            metrics.write(row)
-            if done % cfg.log.every == 0 or done in (start + 1, total):
-                say(step_line(row, total, time.perf_counter() - t_start))
-        if cfg.checkpoint.every and done % cfg.checkpoint.every == 0 and done != total:
-            save(ck.step_dir(out, done), done)
+                metrics.write(row)
+                if done % cfg.log.every == 0 or done in (start + 1, total):
+                    say(step_line(row, total, time.perf_counter() - t_start))
+            if cfg.checkpoint.every and done % cfg.checkpoint.every == 0 and done != total:
+                save(ck.step_dir(out, done), done)
+            if stop.requested(W, device) and done != total:
+                if not (cfg.checkpoint.every and done % cfg.checkpoint.every == 0):
+                    save(ck.step_dir(out, done), done)
+                stop.leave("rl", done, total, last_good, metrics, say)
     save(final, total)
     if metrics is not None:
         metrics.close()

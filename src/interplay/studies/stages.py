@@ -306,6 +306,8 @@ class StageRunner:
         finally:
             clock.stop()
             locks.release_under(folder)  # what the command locked for its process (a training run's --out)
+        if rc == 130:  # the command was interrupted (Ctrl-C, SIGTERM): stop the study, not just this stage
+            raise KeyboardInterrupt
         if rc != 0:
             raise UserError(f"stage {stage.name} failed (exit status {rc}): interplay {' '.join(argv)}")
         record = {
