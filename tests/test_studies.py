@@ -593,6 +593,17 @@ def test_a_report_regroups_an_evaluation_by_the_ranges_its_study_means(tmp_path)
     assert pretraining_ops(corpus) == (2, 6)
 
 
+def test_plots_pair_the_base_and_rl_model_of_each_arm():
+    """Eight lines in the context plot read as four pairs: one colour per exposure, RL dashed."""
+    from interplay.studies.report import line_styles
+
+    ctx = line_styles(["base 0%", "RL 0%", "base 1%", "RL 1%"])
+    assert ctx["base 0%"]["color"] == ctx["RL 0%"]["color"] != ctx["base 1%"]["color"] == ctx["RL 1%"]["color"]
+    assert [ctx[k]["linestyle"] for k in ("base 0%", "RL 0%", "base 1%", "RL 1%")] == ["-", "--", "-", "--"]
+    arms = line_styles(["base", "RL id", "RL edge", "β = 0.2"])  # one model per arm: colours, all solid
+    assert len({v["color"] for v in arms.values()}) == 4 and {v["linestyle"] for v in arms.values()} == {"-"}
+
+
 def test_pretraining_exposure_counts_the_b_problems_a_base_model_read(tmp_path):
     from interplay.studies.study_reports import pretraining_exposure
 

@@ -80,12 +80,13 @@ def plot_curves(evals: Mapping[str, Mapping[str, Any]], path: Path, metric: str 
 
     any_res = next(iter(evals.values()))
     ranges = evaluated_ranges(evals) or list(any_res["op_ranges"])
+    styles = line_styles(list(evals))
     fig, axes = plt.subplots(1, len(ranges), figsize=(4.2 * len(ranges), 3.4), squeeze=False)
     for ax, r in zip(axes[0], ranges):
         for label, res in evals.items():
             ks = res["ks"]
             ys = [pass_value(res, "op_range", r, metric, k) for k in ks]
-            ax.plot(ks, [math.nan if y is None else y for y in ys], marker="o", ms=3, label=label)
+            ax.plot(ks, [math.nan if y is None else y for y in ys], marker="o", ms=3, label=label, **styles[label])
         ax.set_xscale("log", base=2)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"{r} {tuple(any_res['op_ranges'][r])}")
@@ -96,6 +97,24 @@ def plot_curves(evals: Mapping[str, Mapping[str, Any]], path: Path, metric: str 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def line_styles(labels: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Matplotlib styles that pair models of one arm: labels "base 1%" and "RL 1%" (a kind, then the arm)
+    share a colour, the base solid and the RL model dashed; labels with an arm of their own get colours
+    of their own ("base", "RL edge", ...)."""
+    arms: dict[str, int] = {}
+    for label in labels:
+        arm = label.split(" ", 1)[1] if " " in label else label
+        arms.setdefault(arm, len(arms))
+    paired = {arm for arm in arms if sum((lab.split(" ", 1)[1] if " " in lab else lab) == arm for lab in labels) > 1}
+    out = {}
+    for label in labels:
+        kind, _, arm = label.partition(" ")
+        arm = arm or label
+        out[label] = {"color": f"C{arms[arm] % 10}",
+                      "linestyle": "--" if arm in paired and kind != "base" else "-"}
+    return out
 
 
 def plot_bars(labels: Sequence[str], series: Mapping[str, Sequence[float | None]], path: Path, ylabel: str) -> None:
