@@ -361,6 +361,28 @@ def test_status_says_what_is_done_partial_to_run_or_waiting(tmp_path):
     assert len(calls) == 4  # status runs nothing
 
 
+def test_status_tells_how_many_steps_a_training_stage_has_left_and_for_how_long(tmp_path):
+    """A ten-hour study is checked on with --status: the step count comes from the stage's config and
+    --set overrides, the time to go from the median of its recent steps (one slow step does not move it)."""
+    from interplay.lm.configtools import CONFIG_DIR
+
+    stages = [Stage("pretrain", ["pretrain", str(CONFIG_DIR / "pretrain-tiny.yaml"), "--out", "{out}",
+                                 "--set", "train.steps=400"]),
+              Stage("rl", ["rl", str(CONFIG_DIR / "rl-tiny.yaml"), "--out", "{out}", "--set", "train.steps=30"])]
+    runner = StageRunner(tmp_path, echo=lambda s: None)
+    folders = [Path(r["folder"]) for r in runner.status(stages)]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    pace = [9.0] * 19 + [300.0]  # the last step was slowed by a pause
+    (folders[0] / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "step_s": t}) + "\n"
+                                                      for i, t in enumerate(pace)) + '{"step": 20, "eval": {}}\n')
+    (folders[1] / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "time/step_s": 30.0}) + "\n"
+                                                      for i in range(10)))
+    rows = runner.status(stages)
+    assert rows[0]["detail"].endswith("step 20 of 400 logged, no checkpoint yet; about 57 min to go at 9.0 s a step")
+    assert rows[1]["detail"].endswith("step 10 of 30 logged, no checkpoint yet; about 10 min to go at 30.0 s a step")
+
+
 def test_a_moved_cache_or_checkout_keeps_its_stages(tmp_path):
     import shutil
 

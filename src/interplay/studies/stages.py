@@ -251,7 +251,7 @@ class StageRunner:
                     attempts = int(clock.get("attempts", 1))
                     parts.append(f"{attempts} attempt{'s' if attempts != 1 else ''}, "
                                  f"{float(clock.get('wall_s', 0)):,.0f} s wall so far")
-                parts.append(_progress(stage.kind, folder))
+                parts.append(_progress(stage.kind, folder, argv))
                 rows.append(row | {"state": "partial", "detail": "; ".join(p for p in parts if p),
                                    "folder": str(folder)})
             else:
@@ -393,19 +393,72 @@ class _StageClock:
         self._save()
 
 
-def _progress(kind: str, folder: Path) -> str:
-    """What an unfinished stage has kept: a training run's last checkpoint, an evaluation's completions."""
+def _progress(kind: str, folder: Path, argv: list[str]) -> str:
+    """What an unfinished stage has kept: a training run's last logged step of how many, its last
+    checkpoint and the time to go at its recent pace; an evaluation's completions."""
     if kind in ("pretrain", "midtrain", "rl"):
         from interplay.lm.checkpoint import list_checkpoints  # the complete ones: what a resume would load
 
         steps = list_checkpoints(folder)
         saved = f"last checkpoint at step {steps[-1][0]}" if steps else "no checkpoint yet"
         logged = last_logged(folder / "metrics.jsonl", "step")
-        return f"step {logged} logged, {saved}" if logged is not None else saved
+        if logged is None:
+            return saved
+        total = _total_steps(argv)
+        pace = _recent_step_seconds(folder / "metrics.jsonl", "time/step_s" if kind == "rl" else "step_s")
+        text = f"step {logged}{'' if total is None else f' of {total}'} logged, {saved}"
+        if total is not None and pace is not None and total > logged:
+            text += f"; about {_duration((total - logged) * pace)} to go at {pace:.1f} s a step"
+        return text
     if kind == "eval" and (folder / "samples.jsonl").is_file():
         with (folder / "samples.jsonl").open("rb") as f:
             return f"{sum(1 for _ in f):,} completions stored"
     return ""
+
+
+def _total_steps(argv: list[str]) -> int | None:
+    """The step count a training command will run, from its config and --set overrides (no files read
+    beyond the config); None when they do not load (the stage itself will say why)."""
+    overrides = [item for flag, item in zip(argv, argv[1:]) if flag == "--set"]
+    try:
+        if argv[0] == "rl":
+            from interplay.rl.config import load_rl_config
+
+            return int(load_rl_config(argv[1], overrides).train.steps)
+        from interplay.lm.trainconfig import load_run_config
+
+        return load_run_config(argv[1], argv[0], overrides).total_steps()
+    except Exception:  # a status line must not fail on a config the stage would refuse anyway
+        return None
+
+
+def _recent_step_seconds(path: Path, key: str, last: int = 20) -> float | None:
+    """The median seconds of the last `last` logged steps (a paused or contended step does not skew it)."""
+    import statistics
+
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    values = []
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get(key), (int, float)):
+            values.append(float(row[key]))
+            if len(values) == last:
+                break
+    return statistics.median(values) if values else None
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{max(1, round(seconds / 60))} min"
 
 
 def last_logged(path: Path, key: str) -> int | None:
