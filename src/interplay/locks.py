@@ -21,6 +21,8 @@ try:
 except ImportError:  # Windows: no flock; nothing is locked there
     fcntl = None  # type: ignore[assignment]
 
+FOLDER_LOCK = ".interplay.lock"  # the lock file a command keeps in the --out folder it writes
+
 # Locks held for the life of this process (training runs), by path: taking one again is a no-op.
 _HELD: dict[str, Any] = {}
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interplay import locks
 from interplay.errors import UserError
 from interplay.evaluate.ranges import OpRanges, check_op_ranges, default_op_ranges
 from interplay.lm.sampler import DTYPES, resolve_device, resolve_dtype
@@ -177,6 +178,9 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
         raise UserError(f"--model: {model_dir} is not a folder")
     problems = load_problems(cfg.problems, split=cfg.split, per_op=cfg.per_op)
     out.mkdir(parents=True, exist_ok=True)
+    # Two evaluations into one folder would sample the same completions twice and rewrite samples.jsonl
+    # under each other's appends.
+    locks.hold_for_process(out / locks.FOLDER_LOCK, f"--out {out}")
     settings = {
         "model": str(model_dir),
         "model_sha256": _sha256_of_model(model_dir),

@@ -27,7 +27,6 @@ from interplay.errors import UserError
 
 STATE_FILE = "interplay_state.pt"
 RUN_FILE = "interplay_run.json"
-LOCK_FILE = ".interplay.lock"  # held by the process training into the folder
 _STEP_DIR = re.compile(r"step-(\d+)")
 
 
@@ -141,7 +140,7 @@ def open_run(out: Path, run_config: dict[str, Any], dist: Any) -> tuple[Path | N
         out.mkdir(parents=True, exist_ok=True)
         # Before anything is cleaned: a second run into this folder would delete the first one's
         # half-written checkpoint below, and then both would write checkpoints and metrics here.
-        locks.hold_for_process(out / LOCK_FILE, f"--out {out}")
+        locks.hold_for_process(out / locks.FOLDER_LOCK, f"--out {out}")
         clean_temporaries(out / "checkpoints")
         clean_temporaries(out)
     dist.barrier()
