@@ -28,6 +28,13 @@ def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsy
     ranged = tmp_path / stages["eval-base-ranged"]["folder"]
     assert json.loads((ranged / "results.json").read_text())["sampling_this_session"]["samples"] == 0
     assert (ranged / "samples.jsonl").read_bytes() == (base / "samples.jsonl").read_bytes()
+    # Each stage's resolved config travels with the report: what ran, even once the cache is gone.
+    configs = out / "rewards" / "configs"
+    strict = json.loads((configs / "rl-reward-strict.json").read_text())
+    assert strict["reward"]["name"] == "strict" and strict["init"] == stages["pretrain"]["folder"] + "/final"
+    assert json.loads((configs / "eval-base.json").read_text())["n"] == 4
+    assert (configs / "ladder.yaml").is_file() and (configs / "corpus.json").is_file()
+    assert "in `configs/`" in report
 
     # The paper's claims are checked by rule in the report, with a verdict per claim.
     assert "The paper's findings, checked on this run" in report

@@ -181,12 +181,41 @@ def stage_table(records: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], li
     return ["stage", "wall s (when it ran)", "CPU s", "attempts", "finished (UTC)"], rows
 
 
-def add_commands(doc: Document, records: Mapping[str, Mapping[str, Any]], launcher: str = "interplay") -> None:
-    """The exact commands (resolved configs, overrides and seeds) each stage ran."""
+# What each kind of stage records of its resolved settings, in its own folder.
+RESOLVED_CONFIGS = {"corpus": "build.json", "pretrain": "final/interplay_run.json", "midtrain": "final/interplay_run.json",
+                    "rl": "final/interplay_run.json", "eval": "eval_config.json", "ladder": "ladder.yaml"}
+
+
+def save_resolved_configs(records: Mapping[str, Mapping[str, Any]], out: Path) -> list[str]:
+    """Copy each stage's resolved config (every field, defaults and --set applied, as its command wrote it
+    when it ran) to OUT/configs/STAGE.EXT: a report folder then says exactly what ran even after the
+    repository's config files change or the stage cache is deleted. Returns the files written."""
+    import shutil
+
+    written = []
+    for name, r in records.items():
+        rel = RESOLVED_CONFIGS.get(r["argv"][0])
+        source = Path(r["folder"]) / rel if rel else None
+        if source is None or not source.is_file():
+            continue
+        target = out / "configs" / f"{name}{source.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        written.append(str(target.relative_to(out)))
+    return written
+
+
+def add_commands(doc: Document, records: Mapping[str, Mapping[str, Any]], out: Path,
+                 launcher: str = "interplay") -> None:
+    """The exact commands (resolved configs, overrides and seeds) each stage ran, and a copy of each stage's
+    resolved config next to the report."""
     doc.heading("Exact commands", 2)
+    saved = save_resolved_configs(records, out)
     doc.text("Every stage is one command; its config file plus the --set overrides below are the complete settings "
-             "(the seeds are the configs' `seed` fields and the evaluation's --seed). Each stage folder also keeps "
-             "the resolved config its command wrote (interplay_run.json, eval_config.json, build.json).")
+             "(the seeds are the configs' `seed` fields and the evaluation's --seed). "
+             + (f"The resolved config of each stage (every field, as its command recorded it when it ran) is copied "
+                f"next to this report, in `configs/` ({len(saved)} files, one per stage that records one: "
+                f"`configs/STAGE.json`, the ladder's ranges as `configs/ladder.yaml`)." if saved else ""))
     lines = []
     for r in records.values():
         start = launcher if r["argv"][0] in ("pretrain", "midtrain", "rl") else "interplay"

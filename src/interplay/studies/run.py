@@ -43,7 +43,7 @@ def run_demo(preset: Preset, stages: list[Stage], out: Path) -> Document:
     doc.heading("Stages and run times", 2)
     doc.table(*report.stage_table(records))
     doc.text(f"This invocation took {time.perf_counter() - t0:.0f} s wall (stages done earlier were reused).")
-    report.add_commands(doc, records)
+    report.add_commands(doc, records, out)
     doc.write(out)
     print(f"\nreport: {out / 'report.md'} (and report.html); results: {out / 'results.json'}; model: {out / 'final'}")
     return doc
@@ -111,7 +111,7 @@ def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> StudyRu
              f"that made each stage, summed over its attempts when it was interrupted and resumed (\"?\": made "
              f"before attempts were counted, last attempt only); this invocation took {time.perf_counter() - t0:.0f} s wall.")
     doc.table(*report.stage_table(records))
-    report.add_commands(doc, records, preset.launcher)
+    report.add_commands(doc, records, out, preset.launcher)
     doc.write(out)
     (out / "stages.json").write_text(json.dumps(records, indent=1) + "\n")
     print(f"\nreport: {out / 'report.md'} (and report.html)")
