@@ -233,6 +233,18 @@ def test_every_shipped_corpus_recipe_is_valid():
         assert cfg.splits, path
 
 
+def test_a_corpus_folder_another_build_is_writing_is_refused(tmp_path, folder_in_use):
+    """Two builds into one --out would write the same shards at once: the second stops, naming the first;
+    a finished build leaves the lock file empty, so equal configs still give byte-equal folders."""
+    cfg = parse_config({"seed": 3, "shard_size": 40, "splits": {"pretrain": {"problems": 80, "ops": [2, 3]}}})
+    out = tmp_path / "c"
+    with folder_in_use(out) as pid:
+        with pytest.raises(UserError, match=f"process {pid} on"):
+            build_corpus(cfg, out, workers=1, progress=False)
+    build_corpus(cfg, out, workers=1, progress=False)
+    assert (out / "manifest.json").is_file() and (out / ".interplay.lock").read_text() == ""
+
+
 def test_kill_9_mid_build_then_resume_gives_the_same_corpus(tmp_path):
     """A real SIGKILL while shards are being written; the rerun completes to identical bytes."""
     import os

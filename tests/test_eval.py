@@ -188,27 +188,16 @@ def test_resume_after_interruption_gives_the_same_files(setup, tmp_path):
     assert (resumed / "pass_at_k.csv").read_bytes() == (straight / "pass_at_k.csv").read_bytes()
 
 
-def test_an_evaluation_folder_in_use_by_another_process_is_refused(setup, tmp_path):
+def test_an_evaluation_folder_in_use_by_another_process_is_refused(setup, tmp_path, folder_in_use):
     """Two evaluations into one --out would sample the same completions twice and rewrite samples.jsonl
     under each other: the second one stops at once, naming the first, and stores nothing."""
-    import subprocess
-    import sys
-
     problems, path, model = setup
     out = tmp_path / "busy"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from interplay import locks; "
-         "locks.hold_for_process(Path(sys.argv[1]) / locks.FOLDER_LOCK, 'x'); print('held', flush=True); "
-         "time.sleep(120)", str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with folder_in_use(out) as pid:
         sampler = ScriptedSampler(problems)
-        with pytest.raises(UserError, match=f"process {holder.pid} on .* is using it now"):
+        with pytest.raises(UserError, match=f"process {pid} on .* is using it now"):
             run_evaluation(_config(path, model, out), sampler=sampler)
         assert sampler.requested == [] and not (out / "samples.jsonl").exists()
-    finally:
-        holder.kill()
-        holder.wait()
     run_evaluation(_config(path, model, out), sampler=ScriptedSampler(problems))  # free once it is gone
     assert (out / "results.json").is_file()
 

@@ -315,25 +315,17 @@ def test_resume_into_a_different_config_is_refused(env, tmp_path, capsys):
     assert pretrain(env, out, **{"train.steps": 6, "checkpoint.every": 2, "log.every": 3}) == 0
 
 
-def test_a_second_run_into_a_folder_in_use_is_refused_and_deletes_nothing(env, tmp_path, capsys):
+def test_a_second_run_into_a_folder_in_use_is_refused_and_deletes_nothing(env, tmp_path, capsys, folder_in_use):
     """Two runs into one --out would delete each other's half-written checkpoints and interleave their
     checkpoints and metrics: the second is refused while the first lives, and allowed once it is gone
-    (killed with -9: the kernel drops the lock with the process, nothing stale is left)."""
+    (killed: the kernel drops the lock with the process, nothing stale is left)."""
     out = tmp_path / "busy"
     half = out / "checkpoints" / ".tmp-step-00000005-4242"  # the first run's checkpoint being written
     half.mkdir(parents=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from interplay import locks; "
-         "locks.hold_for_process(Path(sys.argv[1]) / '.interplay.lock', 'x'); print('held', flush=True); "
-         "time.sleep(120)", str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with folder_in_use(out) as pid:
         status, err = run_cli(["pretrain", TINY, "--out", str(out)] + base_args(env, **{"train.steps": 4}), capsys)
-        assert status == 2 and f"process {holder.pid} on" in err and "--out" in err
+        assert status == 2 and f"process {pid} on" in err and "--out" in err
         assert half.is_dir()  # not cleaned away under the other run
-    finally:
-        holder.kill()
-        holder.wait()
     assert pretrain(env, out, **{"train.steps": 4}) == 0
     assert (out / "final" / "model.safetensors").is_file() and not half.exists()
 

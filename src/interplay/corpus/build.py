@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from interplay import __version__
+from interplay import __version__, locks
 from interplay.corpus.config import CorpusConfig, SplitSpec
 from interplay.corpus.layout import SplitLayout, pilot_tokens_per_problem
 from interplay.corpus.shards import shard_name, write_json_atomic, write_shard
@@ -98,7 +98,7 @@ def check_output(out: Path, digest: str) -> bool:
             raise UserError(f"--out {out} holds a corpus built from a different config; "
                             "choose another --out or delete it")
         return True
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != locks.FOLDER_LOCK for p in out.iterdir()):
         raise UserError(f"--out {out} is not empty and holds no interplay corpus; choose an empty or new directory")
     probe = out
     while not probe.exists():
@@ -119,6 +119,8 @@ def build_corpus(cfg: CorpusConfig, out: str | Path, workers: int | None = None,
         n_shards = math.ceil(layout.rows / cfg.shard_size)
         plans.append((split, rows, layout.rows, n_shards))
     out.mkdir(parents=True, exist_ok=True)
+    # Two builds into one folder would write the same shards at once.
+    locks.hold_for_process(out / locks.FOLDER_LOCK, f"--out {out}")
     if not resuming:
         write_json_atomic(out / "build.json", {"config_hash": digest, "config": cfg.raw, "interplay": __version__})
     tasks, done_stats = [], {}
@@ -155,6 +157,7 @@ def build_corpus(cfg: CorpusConfig, out: str | Path, workers: int | None = None,
         done_stats[(split_name, shard)] = stats
     manifest = _manifest(cfg, digest, plans, done_stats, out)
     write_json_atomic(out / "manifest.json", manifest)
+    locks.release_under(out)  # empties the lock file: equal configs give equal folders, byte for byte
     return manifest
 
 
