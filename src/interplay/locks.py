@@ -8,6 +8,7 @@ locked.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
@@ -22,6 +23,8 @@ except ImportError:  # Windows: no flock; nothing is locked there
     fcntl = None  # type: ignore[assignment]
 
 FOLDER_LOCK = ".interplay.lock"  # the lock file a command keeps in the --out folder it writes
+
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 # Locks held for the life of this process (training runs), by path: taking one again is a no-op.
 _HELD: dict[str, Any] = {}
@@ -45,7 +48,8 @@ def holder(path: Path) -> str | None:
 
 def _take(path: Path, on_wait: Callable[[str], None] | None) -> Any:
     """Open and lock `path` exclusively; wait for it (telling `on_wait` who holds it) or, without
-    `on_wait`, raise BlockingIOError at once. Returns the open file (closing it releases the lock)."""
+    `on_wait`, raise BlockingIOError at once. Returns the open file (closing it releases the lock), or
+    None where the file system cannot lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
     f = open(path, "a+")
     try:
@@ -56,6 +60,11 @@ def _take(path: Path, on_wait: Callable[[str], None] | None) -> Any:
                 raise
             on_wait(holder(path) or "another process")
             fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                raise
+            f.close()  # a file system without locks (some network mounts): run unlocked, as on Windows
+            return None
         f.truncate(0)
         f.write(f"process {os.getpid()} on {socket.gethostname()}\n")
         f.flush()
@@ -103,5 +112,6 @@ def release_under(folder: Path) -> None:
     root = str(Path(folder).resolve())
     for key in [k for k in _HELD if k == root or k.startswith(root + os.sep)]:
         f = _HELD.pop(key)
-        f.truncate(0)
-        f.close()
+        if f is not None:
+            f.truncate(0)
+            f.close()
