@@ -452,6 +452,40 @@ def test_a_config_is_keyed_by_what_it_says_and_the_model_preset_it_names(tmp_pat
     assert len(calls) == 5
 
 
+def test_settings_that_change_nothing_a_training_computes_keep_its_stage(tmp_path, monkeypatch):
+    """Threads, compile, logging, checkpoint cadence: a resumed run may change them, so may a study's stage
+    (a bigger machine's threads must not retrain a 10B-token base model). Anything else is another stage."""
+    import interplay.studies.stages as stages_module
+    from interplay.studies.stages import neutral
+
+    config = tmp_path / "p.yaml"
+    config.write_text("optim: {lr: 1.0e-3}\ncheckpoint: {every: 100}\nlog: {every: 10}\n")
+    calls = []
+
+    def run(*sets, kind="pretrain"):
+        stage = Stage(kind, [kind, str(config), *[a for s in sets for a in ("--set", s)], "--out", "{out}"])
+        return StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run([stage])
+
+    first = run("train.threads=2")
+    assert run("train.threads=16", "train.compile=false", "log.tensorboard=false")[
+        "pretrain"]["folder"] == first["pretrain"]["folder"]
+    config.write_text("optim: {lr: 1.0e-3}\ncheckpoint: {every: 5, keep: 9}\nlog: {every: 1}\neval: {every: 7}\n")
+    run()
+    assert len(calls) == 1
+    run("optim.lr=2.0e-3")  # what it computes: another stage
+    assert len(calls) == 2
+    assert not neutral("eval", "log.every") and not neutral("pretrain", "model.preset")
+    assert neutral("rl", "checkpoint.every") and not neutral("rl", "checkpoint")
+    # A stage made while every setting counted (the "all-fields" key) is still found and reused.
+    with monkeypatch.context() as m:
+        m.setattr(stages_module, "neutral", lambda kind, key: False)
+        old = run("train.threads=3", kind="midtrain")
+    assert len(calls) == 3
+    assert run("train.threads=3", kind="midtrain")["midtrain"]["folder"] == old["midtrain"]["folder"]
+    assert run("train.threads=8", kind="midtrain")["midtrain"]["folder"] != old["midtrain"]["folder"]
+    assert len(calls) == 4  # (the old key counted threads=3: only that spelling finds the old stage)
+
+
 def test_stages_keyed_by_config_bytes_are_still_reused(tmp_path, monkeypatch):
     # Before 2026-12-01 a config counted by its bytes (stage folder name and marker key alike).
     import hashlib
@@ -464,7 +498,8 @@ def test_stages_keyed_by_config_bytes_are_still_reused(tmp_path, monkeypatch):
               Stage("pretrain", ["pretrain", str(config), "--set", "data.path={dir:corpus}", "--out", "{out}"])]
     calls = []
     with monkeypatch.context() as m:  # the old runner
-        m.setattr(stages_module, "config_meaning", lambda path, argv: hashlib.sha256(path.read_bytes()).hexdigest())
+        m.setattr(stages_module, "config_meaning",
+                  lambda path, argv, **kw: hashlib.sha256(path.read_bytes()).hexdigest())
         old = StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)
     assert len(calls) == 2
     new = StageRunner(tmp_path / "cache", echo=lambda s: None, execute=_fake_commands(calls)).run(stages)

@@ -33,6 +33,10 @@ MARKER = ".interplay-stage.json"
 LOCKS = ".locks"  # in the cache: one lock file per stage folder, held while a study runs that stage
 _PLACEHOLDER = re.compile(r"\{(out|dir|final|ranges|arm)(?::([A-Za-z0-9_.\-]+))?(?::([A-Za-z0-9_\-]+))?\}")
 COMMAND_KINDS = ("problems", "corpus", "tokenizer", "pretrain", "midtrain", "rl", "eval", "ladder")
+# Earlier stage identities, newest first, still looked up so their stages are reused: "all-fields" (until
+# 2026-11-30 16:10 UTC: a training command's neutral settings counted too), "bytes" (before that: each config
+# file hashed byte for byte, so a new comment was a new stage).
+LEGACY_KEYS = ("all-fields", "bytes")
 
 
 @dataclass
@@ -151,10 +155,12 @@ class StageRunner:
             # <cache> and configs by file name (their contents are hashed), so a moved cache or checkout
             # still finds its stages.
             folder = self.root / f"{stage.name}-{_digest(self.identity(argv, None))}"
-            if not folder.exists():
-                # Stages made before 2026-12-01 hashed each config's bytes, not its meaning: keep using them.
-                legacy = self.root / f"{stage.name}-{_digest(self.identity(argv, None, by_bytes=True))}"
-                folder = legacy if legacy.exists() else folder
+            for legacy in LEGACY_KEYS:
+                if folder.exists():
+                    break
+                # Stages named by an earlier identity (see LEGACY_KEYS): keep using them.
+                old = self.root / f"{stage.name}-{_digest(self.identity(argv, None, legacy=legacy))}"
+                folder = old if old.exists() else folder
             if not folder.exists():
                 # Stages made before 2026-11-30 are named by the command with the cache's path as it was
                 # then written (absolute, or relative to the working directory): keep using them.
@@ -181,18 +187,26 @@ class StageRunner:
             rel = out[0]
         return out + ([rel] if rel not in out else [])
 
-    def identity(self, argv: list[str], folder: Path | None, *, by_bytes: bool = False) -> dict[str, Any]:
+    def identity(self, argv: list[str], folder: Path | None, *, legacy: str | None = None) -> dict[str, Any]:
         """The command with the cache's path as <cache> and each YAML config as <config>/NAME plus a hash
         of what it says (`config_meaning`): equal wherever the cache and the configs live, and however the
-        configs are commented or laid out. Files inside the stage's own folder are outputs, not configs.
-        `by_bytes`: the identity before 2026-12-01, which hashed each config's bytes."""
+        configs are commented or laid out. A training command's settings that change nothing it computes
+        (`neutral`: logging, checkpoint cadence, threads, compile) are left out, in its --set overrides and
+        in its config, so changing them keeps the stage. Files inside the stage's own folder are outputs,
+        not configs. `legacy`: an earlier identity (LEGACY_KEYS), to find stages made with it."""
         own = None if folder is None else str(folder) + os.sep
         portable: list[str] = []
         configs: dict[str, str] = {}
-        for arg in argv:
-            if arg.endswith((".yaml", ".yml")) and os.path.isfile(arg) and not (own and arg.startswith(own)):
+        args = iter(argv)
+        for arg in args:
+            if arg == "--set" and legacy is None:
+                item = next(args, "")
+                if not neutral(argv[0], item.partition("=")[0]):
+                    portable += [arg, self._respell(item, "<cache>")]
+            elif arg.endswith((".yaml", ".yml")) and os.path.isfile(arg) and not (own and arg.startswith(own)):
                 name = "<config>/" + os.path.basename(arg)
-                configs[name] = _file_digest(Path(arg)) if by_bytes else config_meaning(Path(arg), argv)
+                configs[name] = (_file_digest(Path(arg)) if legacy == "bytes"
+                                 else config_meaning(Path(arg), argv, all_fields=legacy is not None))
                 portable.append(name)
             else:
                 portable.append(self._respell(arg, "<cache>"))
@@ -203,7 +217,8 @@ class StageRunner:
         if previous is None:
             return False
         if "key" in previous:
-            return previous["key"] == key or previous["key"] == self.identity(argv, folder, by_bytes=True)
+            return previous["key"] == key or any(previous["key"] == self.identity(argv, folder, legacy=legacy)
+                                                 for legacy in LEGACY_KEYS)
         # A marker from before 2026-11-30: the command as then written, cache path and all.
         for spelling in self._spellings():
             old_argv = [self._respell(a, spelling) for a in argv]
@@ -243,7 +258,7 @@ class StageRunner:
                                    "folder": str(folder)})
                 continue
             clock = _read_marker(self.root / f".{folder.name}.time.json") or {}
-            same = clock.get("argv") in (key["argv"], argv)
+            same = clock.get("argv") in (key["argv"], argv, self.identity(argv, folder, legacy="all-fields")["argv"])
             holder = locks.holder(self.root / LOCKS / folder.name)
             if same or folder.exists() or holder:
                 parts = [f"running now ({holder})"] if holder else []
@@ -300,7 +315,8 @@ class StageRunner:
         self.echo(f"\n=== {header}\n    interplay {' '.join(argv)}")
         if stage.kind == "ladder":  # the ladder writes a file into its folder, not a folder of its own
             folder.mkdir(parents=True, exist_ok=True)
-        clock = _StageClock(self.root / f".{folder.name}.time.json", key["argv"], also=argv)
+        clock = _StageClock(self.root / f".{folder.name}.time.json", key["argv"],
+                            also=[argv, self.identity(argv, folder, legacy="all-fields")["argv"]])
         try:
             rc = self.execute(argv)
         finally:
@@ -353,13 +369,13 @@ class _StageClock:
     starts from it. Not inside the stage folder: commands check their own output folders.
     """
 
-    def __init__(self, path: Path, argv: list[str], every: float = 30.0, also: list[str] | None = None):
+    def __init__(self, path: Path, argv: list[str], every: float = 30.0, also: list[list[str]] = ()):
         import threading
 
         self.path = path
         self.argv = argv
         earlier = _read_marker(path) or {}
-        same = earlier.get("argv") in (argv, also)  # `also`: the form clocks before 2026-11-30 wrote
+        same = earlier.get("argv") in (argv, *also)  # `also`: the forms earlier versions wrote
         self.earlier_wall = float(earlier.get("wall_s", 0.0)) if same else 0.0
         self.earlier_cpu = float(earlier.get("cpu_s", 0.0)) if same else 0.0
         self.attempts = int(earlier.get("attempts", 0)) + 1 if same else 1
@@ -483,7 +499,33 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj).encode()).hexdigest()[:10]
 
 
-def config_meaning(path: Path, argv: list[str]) -> str:
+def neutral(kind: str, key: str) -> bool:
+    """Whether setting `key` (dotted) of a `kind` command changes nothing it computes: for training commands
+    the settings a resumed run may change (logging, checkpoint cadence, evaluation interval, threads,
+    compile, the MFU peak); the model preset's name is not one (the preset's contents are the model)."""
+    if kind not in ("pretrain", "midtrain", "rl"):
+        return False
+    from interplay.lm.trainconfig import RESUMABLE_CHANGES
+
+    return any(key == f or key.startswith(f + ".") for f in RESUMABLE_CHANGES if f != "model.preset")
+
+
+def _without_neutral(data: Any, kind: str, prefix: str = "") -> Any:
+    """`data` (a parsed config) without its neutral settings, and without sections left empty by that
+    (`eval: {every: 7}` says nothing a stage computes)."""
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for k, v in data.items():
+        if neutral(kind, f"{prefix}{k}"):
+            continue
+        kept = _without_neutral(v, kind, f"{prefix}{k}.")
+        if not (kept == {} and isinstance(v, dict) and v):
+            out[k] = kept
+    return out
+
+
+def config_meaning(path: Path, argv: list[str], *, all_fields: bool = False) -> str:
     """A hash of what a stage's YAML config says rather than how it is written: its parsed contents (a new
     comment, blank line or key order is the same stage, not a re-run of hours of training), plus the
     contents of the model preset it names (`model: cpu-wide`, or `--set model=...` in the command: an
@@ -498,7 +540,7 @@ def config_meaning(path: Path, argv: list[str]) -> str:
         data = yaml.safe_load(raw)
     except yaml.YAMLError:
         return "bytes:" + hashlib.sha256(raw).hexdigest()
-    meaning: dict[str, Any] = {"config": data}
+    meaning: dict[str, Any] = {"config": data if all_fields else _without_neutral(data, argv[0])}
     model = data.get("model") if isinstance(data, dict) else None
     for flag, item in zip(argv, argv[1:]):  # a later --set model=NAME replaces the file's model
         if flag == "--set" and item.startswith("model="):
