@@ -91,3 +91,8 @@ def test_a_study_at_two_seeds_shares_the_data_and_reports_both(tmp_path, capsys)
     summary = (out / "report.md").read_text()
     assert "seeds 0, 1" in summary and "| base |" in summary and " ± " in summary
     assert (out / "seed-0" / "report.md").is_file() and (out / "report.html").is_file()
+    # --status over the seeds: one block per seed, every stage done (run nothing)
+    assert main(["study", "ladder", "--preset", "ci", "--seeds", "0,1", "--out", str(out), "--status"]) == 0
+    headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith("# study")]
+    assert [h.split(":")[0] for h in headers] == ["# study ladder, preset ci, seed 0", "# study ladder, preset ci, seed 1"]
+    assert all("(6 done)" in h for h in headers), headers

@@ -85,7 +85,9 @@ def print_status(preset: Preset, recipe: Recipe, cache: Path) -> list[dict[str, 
     rows = StageRunner(cache, launcher=preset.launcher).status(recipe.stages)
     counts = {state: sum(r["state"] == state for r in rows) for state in ("done", "partial", "to run", "waits")}
     summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    print(f"# study {recipe.study}, preset {preset.name}: {len(rows)} stages ({summary}); cache {Path(cache).resolve()}")
+    seed = "" if preset.seed is None else f", seed {preset.seed}"
+    print(f"# study {recipe.study}, preset {preset.name}{seed}: {len(rows)} stages ({summary}); "
+          f"cache {Path(cache).resolve()}")
     width = max(len(r["stage"]) for r in rows)
     for i, r in enumerate(rows, 1):
         print(f"[{i:>2}] {r['stage']:<{width}}  {r['state']:<7}  {r['detail']}".rstrip())

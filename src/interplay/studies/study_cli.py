@@ -75,18 +75,21 @@ def _run_seeds(path: str, args: argparse.Namespace) -> int:
 
     if args.seed is not None:
         raise UserError("give either --seed N or --seeds LIST, not both")
-    if args.status:
-        raise UserError("--status shows one seed at a time: use --seed N --status")
     if args.name == "all":
         raise UserError("--seeds runs one study at a time: name it (extrapolation, context, allocation, rewards, ladder)")
     seeds = parse_seeds(args.seeds)
     name = Preset.load(path, overrides=args.overrides).name  # the cache is the preset's, shared by every seed
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else out.resolve().parent / f"cache-{name}"
-    if args.dry_run:
+    if args.dry_run or args.status:
+        from interplay.studies.run import print_status
+
         for seed in seeds:
             preset = Preset.load(path, seed=seed, overrides=args.overrides)
-            print_plan(preset, study_recipe(args.name, preset))
+            if args.status:
+                print_status(preset, study_recipe(args.name, preset), cache)
+            else:
+                print_plan(preset, study_recipe(args.name, preset))
         return 0
     for seed in seeds:  # a bad preset or recipe fails before any seed runs
         study_recipe(args.name, Preset.load(path, seed=seed, overrides=args.overrides))
