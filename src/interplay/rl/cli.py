@@ -11,7 +11,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="RL config (YAML), e.g. configs/rl-tiny.yaml")
-    parser.add_argument("--out", required=True, help="run folder; the final checkpoint lands in OUT/final/")
+    parser.add_argument("--out", required=True, help="run folder; the final checkpoint lands in OUT/final/. The same command again resumes "
+                        "from the newest checkpoint; Ctrl-C (or SIGTERM) first writes one at the current step")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set reward.name=strict --set rollout.rollouts=8")
 
