@@ -452,23 +452,8 @@ def _recent_step_seconds(path: Path, key: str, last: int = 20) -> float | None:
     """The median seconds of the last `last` logged steps (a paused or contended step does not skew it)."""
     import statistics
 
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return None
-    values = []
-    for line in reversed(lines):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get(key), (int, float)):
-            values.append(float(row[key]))
-            if len(values) == last:
-                break
-    return statistics.median(values) if values else None
+    values = [float(row[key]) for row in _rows_from_end(path, 65536) if isinstance(row.get(key), (int, float))]
+    return statistics.median(values[:last]) if values else None
 
 
 def _duration(seconds: float) -> str:
@@ -479,20 +464,27 @@ def _duration(seconds: float) -> str:
 
 def last_logged(path: Path, key: str) -> int | None:
     """The last whole-number `key` in a metrics.jsonl (read from its end: a long run's file is large)."""
+    return next((row[key] for row in _rows_from_end(path, 8192) if isinstance(row.get(key), int)), None)
+
+
+def _rows_from_end(path: Path, size: int) -> list[dict[str, Any]]:
+    """The JSON rows in the last `size` bytes of a JSONL file, newest first; a partial first line, or one
+    being written, is skipped; a missing file has none."""
     try:
         with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
             lines = f.read().decode("utf-8", "replace").splitlines()
     except OSError:
-        return None
+        return []
+    rows = []
     for line in reversed(lines):
         try:
             row = json.loads(line)
         except ValueError:
-            continue  # a partial first line, or one being written
-        if isinstance(row, dict) and isinstance(row.get(key), int):
-            return row[key]
-    return None
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def _digest(obj: Any) -> str:
