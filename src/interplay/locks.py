@@ -87,8 +87,7 @@ class Waiting:
 
     def __exit__(self, *exc: Any) -> None:
         if self._file is not None:
-            self._file.truncate(0)
-            self._file.close()
+            _let_go(self._file)
 
 
 def hold_for_process(path: Path, what: str) -> None:
@@ -113,5 +112,10 @@ def release_under(folder: Path) -> None:
     for key in [k for k in _HELD if k == root or k.startswith(root + os.sep)]:
         f = _HELD.pop(key)
         if f is not None:
-            f.truncate(0)
-            f.close()
+            _let_go(f)
+
+
+def _let_go(f: Any) -> None:
+    """Empty a held lock file (it names its holder only while held) and close it, which releases the lock."""
+    f.truncate(0)
+    f.close()

@@ -225,12 +225,17 @@ def load_run_config(path: str | Path | None, stage: str, overrides: list[str]) -
     return cfg
 
 
+def resumable_change(name: str) -> bool:
+    """Whether the dotted field `name` is one of RESUMABLE_CHANGES or inside one (`log.every`)."""
+    return any(name == f or name.startswith(f + ".") for f in RESUMABLE_CHANGES)
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted names of fields that differ, ignoring RESUMABLE_CHANGES."""
     diffs = []
     for key in sorted(set(old) | set(new)):
         name = f"{prefix}{key}"
-        if name in RESUMABLE_CHANGES:
+        if resumable_change(name):
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):

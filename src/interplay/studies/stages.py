@@ -497,9 +497,9 @@ def neutral(kind: str, key: str) -> bool:
     compile, the MFU peak); the model preset's name is not one (the preset's contents are the model)."""
     if kind not in ("pretrain", "midtrain", "rl"):
         return False
-    from interplay.lm.trainconfig import RESUMABLE_CHANGES
+    from interplay.lm.trainconfig import resumable_change
 
-    return any(key == f or key.startswith(f + ".") for f in RESUMABLE_CHANGES if f != "model.preset")
+    return resumable_change(key) and not (key == "model.preset" or key.startswith("model.preset."))
 
 
 def _without_neutral(data: Any, kind: str, prefix: str = "") -> Any:
