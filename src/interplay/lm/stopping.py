@@ -54,6 +54,22 @@ class StopOnSignal:
                 self.signal_name = "a signal to another process"
         return self.signal_name is not None
 
+    def end_step(self, stage: str, done: int, total: int, every: int, checkpoint: Any, save: Any,
+                 metrics: Any, say: Any, world: int = 1, device: Any = None) -> None:
+        """The end of training step `done` in both training loops: write the periodic checkpoint when one is
+        due (every `every` steps; none after the last step, whose final checkpoint follows), and on a stop
+        request make sure a checkpoint exists at this step, then leave. `save(path, step)` writes one at
+        `checkpoint`. Call it on every process (the stop flag is a collective under DDP)."""
+        if done == total:
+            return
+        due = bool(every) and done % every == 0
+        if due:
+            save(checkpoint, done)
+        if self.requested(world, device):
+            if not due:  # a stop between two checkpoints writes one where it stops
+                save(checkpoint, done)
+            self.leave(stage, done, total, str(checkpoint), metrics, say)
+
     def leave(self, stage: str, done: int, total: int, checkpoint: str | None, metrics: Any, say: Any) -> None:
         """Stop the run after its checkpoint at step `done` is written: say where it is, close the metrics
         (TensorBoard buffers), and raise KeyboardInterrupt (the CLI exits with status 130)."""

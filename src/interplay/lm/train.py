@@ -374,13 +374,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
                     say(step_line(done, total, loss_value, lr, tok_s, mfu, time.perf_counter() - t_start, eta))
             if cfg.eval.every and done % cfg.eval.every == 0 and done != total:
                 evaluate(done)
-            due = bool(cfg.checkpoint.every) and done % cfg.checkpoint.every == 0 and done != total
-            if due:
-                save(ck.step_dir(out, done), done)
-            if stop.requested(W, device) and done != total:
-                if not due:  # a stop between two checkpoints writes one where it stops
-                    save(ck.step_dir(out, done), done)
-                stop.leave(cfg.stage, done, total, last_good, metrics, say)
+            stop.end_step(cfg.stage, done, total, cfg.checkpoint.every, ck.step_dir(out, done), save, metrics, say,
+                          W, device)
     evaluate(total)
     save(final, total)
     if metrics is not None:

@@ -348,13 +348,8 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
                 metrics.write(row)
                 if done % cfg.log.every == 0 or done in (start + 1, total):
                     say(step_line(row, total, time.perf_counter() - t_start))
-            due = bool(cfg.checkpoint.every) and done % cfg.checkpoint.every == 0 and done != total
-            if due:
-                save(ck.step_dir(out, done), done)
-            if stop.requested(W, device) and done != total:
-                if not due:  # a stop between two checkpoints writes one where it stops
-                    save(ck.step_dir(out, done), done)
-                stop.leave("rl", done, total, last_good, metrics, say)
+            stop.end_step("rl", done, total, cfg.checkpoint.every, ck.step_dir(out, done), save, metrics, say, W,
+                          device)
     save(final, total)
     if metrics is not None:
         metrics.close()
