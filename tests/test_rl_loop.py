@@ -194,7 +194,7 @@ def one_step(env):
     learner.prepare(minis)
     stats = learner.update(minis, 1e-3)
     return {"stats": stats, "before": before, "policy": policy, "batch": batch, "advantages": advantages,
-            "minis": minis}
+            "minis": minis, "problems": problems, "cfg": cfg, "tokenizer": tokenizer}
 
 
 def test_first_minibatch_has_kl_zero_and_ratio_one(one_step):
@@ -206,6 +206,42 @@ def test_first_minibatch_has_kl_zero_and_ratio_one(one_step):
     # After the first optimiser step, the second mini-batch sees a moved policy.
     assert second["kl"] > 0.0 and second["max_abs_ratio_minus_1"] > 0.0
     assert one_step["stats"]["optimizer_steps"] == 2
+
+
+def test_a_problem_drawn_twice_in_a_step_gets_fresh_rollouts(one_step):
+    """Rollouts are keyed by (seed, prompt, sample index): a repeat of a problem in one step (a pool smaller
+    than the batch) must not copy the first group's completions, and must not change anyone else's."""
+    from interplay.rl.rollout import PolicySampler, sample_rollouts
+
+    policy, r = one_step["policy"], one_step["cfg"].rollout.rollouts
+    sampler = PolicySampler(policy, one_step["tokenizer"], "cpu", torch.float32).sync(policy)
+    first, second = one_step["problems"][:2]
+
+    def groups(problems):
+        batch = sample_rollouts(sampler, problems, one_step["cfg"].rollout, seed=3)
+        assert [x.sample_index for x in batch.rollouts] == list(range(r)) * len(problems)
+        return [[x.text for x in batch.rollouts[g * r:(g + 1) * r]] for g in range(len(problems))]
+
+    repeated = groups([first, second, first])
+    assert repeated[:2] == groups([first, second])  # the first copy and the other problem are unchanged
+    assert repeated[2] != repeated[0]  # the repeat is sampled afresh
+
+
+def test_the_learner_scores_the_temperature_the_rollouts_were_sampled_at(one_step):
+    """π, π_old and π_ref are log-softmax(logits / T): at T = 0.7 the sampler draws from a sharper
+    distribution than the raw logits, and the ratio must compare like with like."""
+    from interplay.rl.learner import CompletionLogits, Learner
+
+    policy, micro = one_step["policy"], one_step["minis"][0][0]
+    with torch.no_grad():
+        logits = CompletionLogits(policy)(*micro.model_inputs()).float()
+        scored = {}
+        for t in (1.0, 0.7):
+            learner = Learner(policy, None, one_step["cfg"].grpo, temperature=t)
+            scored[t] = learner._logp(learner.head, micro)[0]
+            want = torch.log_softmax(logits / t, dim=-1).gather(-1, micro.targets.unsqueeze(-1)).squeeze(-1)
+            torch.testing.assert_close(scored[t], want)
+    assert not torch.allclose(scored[1.0], scored[0.7])
 
 
 def test_parameters_change_after_a_step(one_step):
@@ -397,6 +433,8 @@ def _no_compute(out: Path) -> bool:
         ({"rollout.rollouts": 1}, "rollout.rollouts must be >= 2"),
         ({"rollout.prompts": 6}, "multiple of grpo.mini_batch_prompts"),
         ({"grpo.kl_coef": -1}, "grpo.kl_coef"),
+        ({"rollout.top_p": 0.9}, "rollout.top_p must be 1 and rollout.top_k 0 for RL"),
+        ({"rollout.top_k": 5}, "rollout.top_p must be 1 and rollout.top_k 0 for RL"),
         ({"data.select": "hardest"}, "data.select"),
         ({"data.contexts": "{movies: 1.0}"}, "no problems left"),
         ({"init": "/nonexistent/model"}, "init"),

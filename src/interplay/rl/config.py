@@ -111,8 +111,13 @@ class RolloutConfig:
                             f"prompt), got {self.rollouts}")
         if not self.temperature > 0:
             raise UserError(f"rollout.temperature must be > 0 (GRPO samples), got {self.temperature}")
-        if not 0 < self.top_p <= 1 or self.top_k < 0:
-            raise UserError("rollout.top_p must be in (0, 1] and rollout.top_k >= 0")
+        if self.top_p != 1 or self.top_k != 0:
+            # GRPO's ratio and KL need the log-probability of the distribution each rollout was sampled
+            # from; a truncated one (top-p, top-k) is not what the learner scores, so the update would be
+            # off-policy without a correction. Temperature is fine: the learner divides by it too.
+            raise UserError(f"rollout.top_p must be 1 and rollout.top_k 0 for RL (got {self.top_p}, {self.top_k}): "
+                            f"the learner scores the full softmax the rollouts are sampled from; use "
+                            f"rollout.temperature to sharpen or flatten it")
         if self.max_new_tokens < 1 or self.max_prompt_tokens < 1 or self.max_batch_rows < 1:
             raise UserError("rollout.max_new_tokens, max_prompt_tokens and max_batch_rows must be positive")
         if self.dtype not in ("auto", "float32", "bfloat16"):
@@ -145,7 +150,7 @@ class GRPOConfig:
 @dataclass
 class RLOptimConfig:
     lr: float = 1e-6  # constant after warm-up
-    warmup_steps: int = 0  # optimiser steps of linear warm-up from 0
+    warmup_steps: int = 0  # RL steps of linear warm-up from 0 (every optimiser step of an RL step shares its lr)
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999

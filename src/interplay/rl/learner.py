@@ -236,8 +236,10 @@ class Learner:
         autocast: Any = nullcontext,
         grad_clip: float = 1.0,
         world: int = 1,
+        temperature: float = 1.0,
     ):
         self.policy, self.optimizer, self.cfg = policy, optimizer, cfg
+        self.temperature = temperature
         self.head = CompletionLogits(policy)
         self.runner = wrap(self.head) if wrap is not None else self.head
         self.reference = CompletionLogits(reference) if reference is not None and cfg.kl_coef > 0 else None
@@ -248,6 +250,9 @@ class Learner:
     def _logp(self, model: torch.nn.Module, micro: Micro) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():
             logits = model(*micro.model_inputs())
+        # π, π_old and π_ref are the distributions the rollouts were sampled from: logits / temperature.
+        if self.temperature != 1.0:
+            logits = logits.float() / self.temperature
         return logprobs_and_entropy(logits, micro.targets)
 
     @torch.no_grad()

@@ -112,11 +112,19 @@ def sample_rollouts(
     config = SamplingConfig(n=cfg.rollouts, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
                             max_new_tokens=cfg.max_new_tokens, seed=seed, max_batch_rows=cfg.max_batch_rows,
                             stop_token_ids=stop_token_ids, stop_at_eos=stop_at_eos)
-    requests = [Request(p.prompt_ids, j, prompt_index=i) for i, p in enumerate(problems) for j in range(cfg.rollouts)]
+    # A sample's randomness is keyed by (seed, prompt, sample index), so a problem drawn twice in one step
+    # (a pool smaller than the batch) would get the same r completions twice: a repeat continues the sample
+    # indices of the copies before it (the first copy keeps 0..r-1, so steps without repeats are unchanged).
+    copies: dict[tuple[int, ...], int] = {}
+    requests = []
+    for i, p in enumerate(problems):
+        copy = copies[p.prompt_ids] = copies.get(p.prompt_ids, -1) + 1
+        requests += [Request(p.prompt_ids, copy * cfg.rollouts + j, prompt_index=i) for j in range(cfg.rollouts)]
     slots: list[Rollout | None] = [None] * len(requests)
     for c in sampler.generate(requests, config):
-        slots[c.prompt_index * cfg.rollouts + c.sample_index] = Rollout(
-            group=c.prompt_index, sample_index=c.sample_index, prompt_ids=problems[c.prompt_index].prompt_ids,
+        j = c.sample_index % cfg.rollouts
+        slots[c.prompt_index * cfg.rollouts + j] = Rollout(
+            group=c.prompt_index, sample_index=j, prompt_ids=problems[c.prompt_index].prompt_ids,
             completion_ids=list(c.token_ids), text=c.text, finish_reason=c.finish_reason)
     assert all(s is not None for s in slots)
     return RolloutBatch(slots, cfg.rollouts, {"sample_s": time.perf_counter() - t0})  # type: ignore[arg-type]

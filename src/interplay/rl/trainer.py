@@ -196,7 +196,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
                      "auto": torch.bfloat16 if device.type == "cuda" else torch.float32}[cfg.rollout.dtype]
     views = PolicySampler(policy, tokenizer, device, rollout_dtype)
     learner = Learner(policy, optimizer, cfg.grpo, reference=reference, wrap=wrap, autocast=autocast,
-                      grad_clip=o.grad_clip, world=W)
+                      grad_clip=o.grad_clip, world=W, temperature=cfg.rollout.temperature)
 
     # --- compute accounting (interplay budget's units) ---------------------------------------------------
     factor = rl_factor(reference is not None)
