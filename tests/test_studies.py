@@ -650,6 +650,44 @@ def test_a_report_regroups_an_evaluation_by_the_ranges_its_study_means(tmp_path)
     assert pretraining_ops(corpus) == (2, 6)
 
 
+def test_the_summary_over_seeds_groups_the_context_study_as_each_seed_report_does(tmp_path, monkeypatch):
+    """Each context report regroups its evaluations by the ops the pre-training covered; the summary over
+    seeds read the evaluations' own results.json instead (`interplay eval`'s default ID = op 2-10), so its
+    range tables named the same ranges over other ops."""
+    from interplay.studies import run as run_module
+    from interplay.studies.document import Document
+    from interplay.studies.seeds import run_seeds
+
+    preset_file = preset_path("study", "cpu")  # ranges from the ladder (op_ranges: null), as the context report expects
+    recipe = study_recipe("context", Preset.load(preset_file))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    counts = {"2": {"zoo": {"forward": 5}}, "3": {"zoo": {"forward": 5}}}
+    (corpus / "manifest.json").write_text(json.dumps({"splits": {"pretrain": {"rows": 10, "counts": counts}}}))
+    dirs = {f"corpus-b{recipe.extra['exposures'][0]}": corpus}
+    # Every model solves op 2-3 always and op 7 never; the stored tables (default ranges) say ID = 0.5.
+    rows = [{"id": f"p{op}", "op": op, "context": "zoo", "mode": "forward", "sample_index": j,
+             "outcome_correct": op < 7, "process_correct": op < 7, "parse_ok": True, "errors": {}}
+            for op in (2, 3, 7) for j in range(2)]
+    stored = {"ks": [1, 2], "op_ranges": {"ID": [2, 10]}, "settings": {"n": 2},
+              "tables": {"errors": [], "lengths": [],
+                         "pass_at_k": [{"group": g, "key": key, "metric": m, "k": k, "pass_at_k": 0.5}
+                                       for g, key in (("op_range", "ID"), ("op", 2), ("op", 3), ("op", 7))
+                                       for m in ("process", "outcome") for k in (1, 2)]}}
+    for stage in recipe.evals.values():
+        (tmp_path / stage).mkdir()
+        (tmp_path / stage / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (tmp_path / stage / "results.json").write_text(json.dumps(stored))
+        dirs[stage] = tmp_path / stage
+    monkeypatch.setattr(run_module, "run_study", lambda preset, recipe, out, cache: run_module.StudyRun(
+        Document("one seed"), dirs))
+    run_seeds(str(preset_file), "context", [0, 1], tmp_path / "out", tmp_path / "cache")
+    summary = (tmp_path / "out" / "report.md").read_text()
+    assert "| model | ID | OOD |" in summary, summary
+    assert "1.000 ± 0.000 (1.000 / 1.000) | 0.000 ± 0.000 (0.000 / 0.000) |" in summary
+    assert "0.500" not in summary
+
+
 def test_plots_pair_the_base_and_rl_model_of_each_arm():
     """Eight lines in the context plot read as four pairs: one colour per exposure, RL dashed."""
     from interplay.studies.report import line_styles

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -181,20 +182,32 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     doc.image("context_b.png", f"process pass@{kmax} on context B, {where}, by exposure")
     _checks(doc, context_checks(series, exposures, kmax, where))
     doc.heading("All contexts", 2)
-    trained = pretraining_ops(runner.dirs.get(f"corpus-b{exposures[0]}"))
-    if preset.op_ranges is None and trained is not None:
-        # The evaluations ran with `interplay eval`'s default ranges (no ladder labelled these four pre-trainings:
-        # they are not the preset's shared base model); the tables below regroup their samples by what these
-        # models were pre-trained on instead.
-        top = max(o for res in evals.values() for o in report.evaluated_ops(res))
-        ranges = {"ID": trained, **({"OOD": (trained[1] + 1, top)} if top > trained[1] else {})}
+    evals, ranges = context_ranges(preset, recipe, runner.dirs, evals)
+    if ranges is not None:
+        trained, ood = ranges["ID"], ranges.get("OOD")
         doc.text(f"Both contexts together, over this study's own ranges: ID = op {trained[0]}-{trained[1]}, the ops "
                  "of the pre-training split (context A at every one of them, B at op 2 only)"
-                 + (f", OOD = op {trained[1] + 1}-{top}, beyond them" if "OOD" in ranges else "")
+                 + (f", OOD = op {ood[0]}-{ood[1]}, beyond them" if ood else "")
                  + ". Recomputed from each evaluation's samples.jsonl: the evaluations' own results.json group the "
                  "ops by `interplay eval`'s default ranges, which do not describe these models.")
-        evals = {label: report.regroup(runner.dirs[recipe.evals[label]], res, ranges) for label, res in evals.items()}
     report.add_model_section(doc, evals, out, "context")
+
+
+def context_ranges(preset, recipe, dirs: Mapping[str, Path], evals: dict[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, tuple[int, int]] | None]:
+    """The context study's evaluations over its own op ranges: ID = the ops its pre-training split covered,
+    OOD = the evaluated ops beyond them, and those ranges; (evals, None) unchanged when the preset fixes ranges.
+
+    The evaluations ran with `interplay eval`'s default ranges (no ladder labelled these four pre-trainings:
+    they are not the preset's shared base model), which do not describe these models; the study's report and
+    its summary over seeds both regroup the samples with this one function.
+    """
+    trained = pretraining_ops(dirs.get(f"corpus-b{recipe.extra['exposures'][0]}"))
+    if preset.op_ranges is not None or trained is None:
+        return evals, None
+    top = max(o for res in evals.values() for o in report.evaluated_ops(res))
+    ranges = {"ID": trained, **({"OOD": (trained[1] + 1, top)} if top > trained[1] else {})}
+    return {label: report.regroup(dirs[recipe.evals[label]], res, ranges) for label, res in evals.items()}, ranges
 
 
 def pretraining_ops(corpus: Path | None) -> tuple[int, int] | None:
