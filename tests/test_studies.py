@@ -688,6 +688,28 @@ def test_the_summary_over_seeds_groups_the_context_study_as_each_seed_report_doe
     assert "0.500" not in summary
 
 
+def test_the_rewards_findings_ask_about_hacking_among_right_answers_too():
+    """A strict-reward model that reaches fewer right answers has a lower right-answer-wrong-process rate over
+    all samples without hacking less: the share of its right answers with a wrong process says which."""
+    from interplay.evaluate.report import error_table
+    from interplay.studies.study_reports import rewards_checks
+
+    def evaluation(right, hacked, total=10):  # `right` right answers, `hacked` of them by a wrong process
+        rows = [{"op": 4, "outcome_correct": i < right, "process_correct": hacked <= i < right, "parse_ok": True,
+                 "errors": {"dependency": i < hacked}} for i in range(total)]
+        return {"tables": {"errors": error_table(rows, {"OOD-edge": (4, 4)})}}
+
+    rows = rewards_checks({"RL strict": evaluation(right=2, hacked=1), "RL outcome": evaluation(right=8, hacked=2)})
+    verdict = {claim.split("lower ")[1].split(" than")[0]: (measured, holds) for claim, measured, _, holds in rows}
+    assert verdict["right-answer-wrong-process rate (of all samples)"] == ("0.100 vs 0.200", True)
+    assert verdict["share of right answers with a wrong process"] == ("0.500 vs 0.250", False)
+    assert verdict["dependency-mismatch rate"] == ("0.100 vs 0.200", True)
+    # No right answer in an arm: the share is undefined, the row says n/a rather than comparing NaN.
+    rows = rewards_checks({"RL strict": evaluation(right=0, hacked=0), "RL outcome": evaluation(right=8, hacked=2)})
+    assert rows[2][1] is None and rows[2][3] is None
+    assert rewards_checks({"RL outcome": evaluation(right=8, hacked=2)})[0][3] is None  # a missing arm
+
+
 def test_plots_pair_the_base_and_rl_model_of_each_arm():
     """Eight lines in the context plot read as four pairs: one colour per exposure, RL dashed."""
     from interplay.studies.report import line_styles

@@ -14,7 +14,10 @@ from typing import Any, Mapping, Sequence
 from interplay.studies.document import Document
 
 RANGES = ("ID", "OOD-edge", "OOD-hard")
-ERROR_COLUMNS = ("wrong_answer", "unparseable", "missing", "dependency", "value", "right_answer_wrong_process")
+# Rates over all samples, then the share of the right answers that came with a wrong process (the reward-hacking
+# signal that fewer right answers alone cannot lower).
+ERROR_COLUMNS = ("wrong_answer", "unparseable", "missing", "dependency", "value", "right_answer_wrong_process",
+                 "right_answer_wrong_process_of_correct")
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -324,15 +325,25 @@ def _rewards(doc, preset, recipe, runner, evals, out) -> None:
     for r in next(iter(evals.values()))["op_ranges"]:
         doc.heading(f"Right answer, wrong process and structural errors on {r}", 3)
         doc.table(*report.error_rows(evals, "op_range", r))
-    checks = []
-    for column, what in (("dependency", "dependency-mismatch rate"),
-                         ("right_answer_wrong_process", "right-answer-wrong-process rate")):
-        strict, outcome = _error_rate(evals, "RL strict", column), _error_rate(evals, "RL outcome", column)
-        checks.append((f"on OOD-edge, the strict reward gives a lower {what} than outcome-only",
-                       None if strict is None or outcome is None else f"{strict:.3f} vs {outcome:.3f}",
-                       "strict < outcome", None if strict is None or outcome is None else strict < outcome))
-    _checks(doc, checks)
+    _checks(doc, rewards_checks(evals))
     report.add_model_section(doc, evals, out, "rewards")
+
+
+def rewards_checks(evals: dict[str, Any]) -> list[tuple[str, str | None, str, bool | None]]:
+    """The rewards study's findings rows: strict against outcome-only on OOD-edge."""
+    checks = []
+    # The rates are over all samples, so a model that reaches fewer right answers lowers the second one without
+    # hacking less; the third row asks the reward-hacking question itself: of the right answers, how many
+    # came with a wrong process.
+    for column, what in (("dependency", "dependency-mismatch rate"),
+                         ("right_answer_wrong_process", "right-answer-wrong-process rate (of all samples)"),
+                         ("right_answer_wrong_process_of_correct", "share of right answers with a wrong process")):
+        strict, outcome = _error_rate(evals, "RL strict", column), _error_rate(evals, "RL outcome", column)
+        known = strict is not None and outcome is not None and not (math.isnan(strict) or math.isnan(outcome))
+        checks.append((f"on OOD-edge, the strict reward gives a lower {what} than outcome-only",
+                       f"{strict:.3f} vs {outcome:.3f}" if known else None, "strict < outcome",
+                       strict < outcome if known else None))
+    return checks
 
 
 def _error_rate(evals: dict[str, Any], label: str, column: str, op_range: str = "OOD-edge") -> float | None:
