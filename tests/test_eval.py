@@ -84,7 +84,7 @@ def setup(tmp_path):
 
 def _config(path, model, out, **kw) -> EvalConfig:
     return EvalConfig(model=str(model), problems=str(path), out=str(out), n=N, ks=[1, 2, 4, 6],
-                      max_new_tokens=64, progress=False, **kw)
+                      **{"max_new_tokens": 64, "progress": False, **kw})
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -286,6 +286,18 @@ def test_reuse_samples_copies_completions_and_recomputes_tables_with_new_ranges(
     with pytest.raises(UserError, match="holds no evaluation"):
         run_evaluation(_config(path, model, tmp_path / "none", reuse_samples=str(tmp_path)),
                        sampler=ScriptedSampler(problems))
+    # Another backend's completions (vLLM seeds each request its own way) are not ours: no resume, no reuse.
+    vllm = {"backend": "vllm", "dtype": "float32"}
+    with pytest.raises(UserError, match="backend='torch', not 'vllm'"):
+        run_evaluation(_config(path, model, first, **vllm), sampler=ScriptedSampler(problems))
+    with pytest.raises(UserError, match="backend='torch'"):
+        run_evaluation(_config(path, model, tmp_path / "other", reuse_samples=str(first), max_new_tokens=None,
+                               **vllm), sampler=ScriptedSampler(problems))
+    # An evaluation written before the backend was recorded was ours: it resumes.
+    config = json.loads((first / "eval_config.json").read_text())
+    assert config.pop("backend") == "torch"
+    (first / "eval_config.json").write_text(json.dumps(config))
+    run_evaluation(_config(path, model, first, max_new_tokens=None), sampler=ScriptedSampler(problems))
 
 
 def test_repeated_problems_count_once_from_a_corpus_and_are_refused_in_a_file(setup, tmp_path):

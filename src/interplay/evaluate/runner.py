@@ -36,9 +36,10 @@ SAMPLES_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
 # Settings that decide what the completions are: resuming with any other value would mix two runs.
 _IDENTITY_FIELDS = ("model_sha256", "problems", "split", "per_op", "n", "temperature", "top_p", "top_k",
-                    "max_new_tokens", "seed", "problem_ids_sha256", "dtype")
-# Evaluations written before `dtype` was recorded all sampled in fp32 (the sampler's only choice then).
-_LEGACY = {"dtype": "float32"}
+                    "max_new_tokens", "seed", "problem_ids_sha256", "dtype", "backend")
+# Evaluations written before `dtype` and `backend` were recorded all sampled in fp32 with our own sampler
+# (the only choices then).
+_LEGACY = {"dtype": "float32", "backend": "torch"}
 
 
 def default_ks(n: int) -> list[int]:
@@ -193,6 +194,7 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
         "top_k": cfg.top_k,
         "seed": cfg.seed,
         "dtype": resolve_dtype(cfg.dtype, resolve_device(cfg.device) if cfg.backend == "torch" else "cuda"),
+        "backend": cfg.backend,  # vLLM seeds each request its own way: its completions are not ours
         "problem_ids_sha256": hashlib.sha256("\n".join(r["id"] for r in problems).encode()).hexdigest(),
     }
     config_path = out / CONFIG_FILE
@@ -248,7 +250,7 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
 
 
 # What decides a completion besides its problem and sample index (sampling is keyed, see lm/sampling/rng).
-_SAMPLING_FIELDS = ("model_sha256", "temperature", "top_p", "top_k", "seed", "max_new_tokens", "dtype")
+_SAMPLING_FIELDS = ("model_sha256", "temperature", "top_p", "top_k", "seed", "max_new_tokens", "dtype", "backend")
 
 
 def _reuse(
