@@ -876,6 +876,14 @@ def test_seed_summary_gives_mean_spread_and_verdicts_per_seed():
     assert "| base | 0.600 ± 0.141 (0.500 / 0.700) |" in text
     assert "| RL edge | 0.400 ± 0.141 (0.300 / 0.500) |" in text  # pass@8
     assert "| claim A | yes | no | 1 of 2 |" in text and "| claim B | n/a | yes | 1 of 2 |" in text
+    assert "op ranges differ" not in text
+    # Each seed's ladder on its own base model may pick other ops for a range: the summary says which.
+    for label in runs[1][0]:
+        runs[1][0][label]["op_ranges"] = {"ID": [2, 4]}
+    differ = seed_summary("extrapolation", "demo", runs).markdown()
+    assert "op ranges differ" in differ and "seed 0: ID = op 2-3; seed 1: ID = op 2-4." in differ
+    for label in runs[1][0]:
+        runs[1][0][label]["op_ranges"] = {"ID": [2, 3]}
     # the context study's figure: context B by op, over the seeds
     b = {0: {"base": {2: {"process@8": 0.2, "process@1": 0.1}}, "RL edge": {2: {"process@8": 0.4, "process@1": 0.2}}},
          1: {"base": {2: {"process@8": 0.4, "process@1": 0.1}}, "RL edge": {2: {"process@8": 0.4, "process@1": 0.3}}}}

@@ -86,6 +86,15 @@ def seed_summary(study: str, preset_name: str, runs: dict[int, tuple[dict[str, A
     first = runs[seeds[0]][0]
     labels = list(first)
     ranges = report.evaluated_ranges(first)
+    # Each seed pre-trains its own base model, so a ladder can give each seed other op ranges: then a range's
+    # row averages different ops, and the reader must know.
+    spans = {s: {name: tuple(r) for name, r in next(iter(runs[s][0].values())).get("op_ranges", {}).items()}
+             for s in seeds}
+    if len({tuple(sorted(v.items())) for v in spans.values()}) > 1:
+        doc.text("**The seeds' op ranges differ** (each seed's ladder on its own base model), so a range's cells "
+                 "below average different ops: " + "; ".join(
+                     f"seed {s}: " + ", ".join(f"{name} = op {a}-{b}" for name, (a, b) in v.items())
+                     for s, v in spans.items()) + ".")
     kmax = max(next(iter(first.values()))["ks"])
     for metric, k in (("process", 1), ("process", kmax), ("outcome", 1), ("outcome", kmax)):
         doc.heading(f"{metric} pass@{k} by op range", 2)
