@@ -77,6 +77,14 @@ def test_allocation_study_ci_mid_trains_on_the_edge_ops(tmp_path, capsys):
     assert "rl-edge" in stages and "rl-beta1" not in stages
     report = (out / "report.md").read_text()
     assert "restricted to them" in report and "| β = 1 |" in report
+    # The budget table shows what each RL arm's rollouts really cost next to the plan's maximum lengths.
+    budget = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+              for line in report.splitlines() if line.startswith("| 0") or line.startswith("| 1 ")}
+    assert budget["0"][-1] == "0"
+    rows = [json.loads(line) for line in (tmp_path / stages["rl-edge"]["folder"] / "metrics.jsonl").open()]
+    generated = [r["budget/token_equivalents_generated"] for r in rows if "budget/token_equivalents_generated" in r][-1]
+    assert budget["1"][-1] == f"{generated:,.0f}"
+    assert 0 < generated <= float(budget["1"][3].replace(",", ""))  # never more than the maximum lengths
 
 
 def test_a_study_at_two_seeds_shares_the_data_and_reports_both(tmp_path, capsys):

@@ -450,9 +450,12 @@ def _allocation(p: Preset) -> Recipe:
     plans = allocation_plan(p)
     edge = p.arm_ops("edge", "ladder")
     rl_steps = _rl_config(p).train.steps
+    rl_stages: dict[str, str] = {}  # β -> the RL stage of that arm (its metrics hold the tokens it really had)
     for plan in plans:
         beta = plan["rl_share"]
         tag = f"beta{beta:g}"
+        if plan["rl_steps"] > 0:
+            rl_stages[f"{beta:g}"] = "rl-edge" if plan["mid_steps"] == 0 and plan["rl_steps"] == rl_steps else f"rl-{tag}"
         if plan["mid_steps"] == 0 and plan["rl_steps"] == rl_steps:
             # All of the budget on the RL config's own recipe: that is the extrapolation study's edge arm
             # (same command, same cached folder), so a preset that runs both trains it once.
@@ -480,4 +483,4 @@ def _allocation(p: Preset) -> Recipe:
             model = f"rl-{tag}"
         stages.append(eval_stage(p, f"eval-{tag}", model, "corpus", ranges))
         evals[f"β = {beta:g}"] = f"eval-{tag}"
-    return Recipe("allocation", stages, evals, extra={"plans": plans})
+    return Recipe("allocation", stages, evals, extra={"plans": plans, "rl_stages": rl_stages})

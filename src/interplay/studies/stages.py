@@ -467,6 +467,12 @@ def last_logged(path: Path, key: str) -> int | None:
     return next((row[key] for row in _rows_from_end(path, 8192) if isinstance(row.get(key), int)), None)
 
 
+def last_value(path: Path, key: str) -> float | None:
+    """The last number logged as `key` in a metrics.jsonl (read from its end)."""
+    return next((float(row[key]) for row in _rows_from_end(path, 65536)
+                 if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)), None)
+
+
 def _rows_from_end(path: Path, size: int) -> list[dict[str, Any]]:
     """The JSON rows in the last `size` bytes of a JSONL file, newest first; a partial first line, or one
     being written, is skipped; a missing file has none."""

@@ -10,7 +10,7 @@ from typing import Any
 from interplay.studies import report
 from interplay.studies.document import Document
 from interplay.studies.recipes import Preset, Recipe
-from interplay.studies.stages import StageRunner
+from interplay.studies.stages import StageRunner, last_value
 
 TITLES = {
     "ladder": "Ladder: the base model's ID / OOD-edge / OOD-hard op ranges",
@@ -288,14 +288,21 @@ def _allocation(doc, preset, recipe, runner, evals, out) -> None:
              f"token equivalents ((5/3)·N·r·L_total with N = {p0['prompts']}, r = {p0['rollouts']}, "
              f"L_total = {p0['seq_len']}). Both train on the OOD-edge ops: mid-training on the corpus's midtrain "
              "split restricted to them (next-token loss), RL on prompts from them. "
-             "Steps are whole numbers, so the cost actually spent (last column) can differ slightly from the plan.")
+             "Steps are whole numbers, so the cost actually spent (`spent`) can differ slightly from the plan. "
+             "An RL step is charged at the maximum prompt and completion lengths, as the paper counts it; the last "
+             "column counts the tokens the RL arm's rollouts really had (its `budget/token_equivalents_generated`, "
+             "same 5/3 factor), which is what its compute really was.")
     rows = []
     for p in plans:
         spent = p["mid_steps"] * p["mid_tokens_per_step"] + p["rl_steps"] * per_rl
+        stage = recipe.extra.get("rl_stages", {}).get(f"{p['rl_share']:g}")
+        generated = (last_value(runner.dirs[stage] / "metrics.jsonl", "budget/token_equivalents_generated")
+                     if stage in runner.dirs else None)
         rows.append([f"{p['rl_share']:g}", p["mid_steps"], f"{float(p['mid_tokens']):,.0f}", p["rl_steps"],
-                     f"{float(p['rl_token_equivalents']):,.0f}", f"{spent:,.0f}"])
+                     f"{float(p['rl_token_equivalents']):,.0f}", f"{spent:,.0f}",
+                     "0" if p["rl_steps"] == 0 else None if generated is None else f"{generated:,.0f}"])
     doc.table(["β (RL share)", "mid-training steps", "mid tokens (plan)", "RL steps", "RL token equivalents (plan)",
-               "spent (steps × cost)"], rows)
+               "spent (steps × cost)", "RL token equivalents (generated)"], rows)
     any_res = next(iter(evals.values()))
     kmax = max(any_res["ks"])
     labels = [label for label in evals if label != "base"]
