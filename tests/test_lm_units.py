@@ -194,6 +194,31 @@ def test_doc_rows_keep_documents_whole_and_cover_each_once_per_epoch():
     assert nxt["input_ids"].shape == (3, 10)
 
 
+def test_documents_longer_than_a_row_are_reported_and_too_long_ones_refused():
+    """Whole-document packing trains a document longer than seq_len in pieces (the later ones without their
+    question) and the held-out loss scores only its first seq_len tokens: the run says so, by op."""
+    from types import SimpleNamespace
+
+    from interplay.lm.packing import describe_ops, over_length
+    from interplay.lm.train import _check_lengths
+
+    c = cache([5, 12, 9, 15], ops=[2, 8, 3, 10])
+    assert over_length(c, 10) == (2, 15, [8, 10]) and over_length(c, 15) == (0, 15, [])
+    assert (describe_ops([8]), describe_ops([8, 9, 10]), describe_ops([8, 10])) == ("op 8", "op 8-10", "ops 8, 10")
+    cfg = SimpleNamespace(stage="midtrain", data=SimpleNamespace(seq_len=10, packing="docs"))
+    said = []
+    _check_lengths(cfg, c, cache([4, 11], ops=[2, 9]), 64, said.append)
+    assert len(said) == 2
+    assert "2 of 4 training documents (ops 8, 10) are longer than data.seq_len 10 (longest 15)" in said[0]
+    assert "1 of 2 held-out documents (op 9)" in said[1] and "scores their first 10 tokens" in said[1]
+    said.clear()
+    _check_lengths(cfg, cache([5, 9], ops=[2, 3]), cache([4], ops=[2]), 64, said.append)
+    assert said == []  # nothing to say when every document fits
+    with pytest.raises(UserError, match="a training document has 15 tokens, more than the model's "
+                                        "max_position_embeddings \\(12\\)"):
+        _check_lengths(cfg, c, c, 12, said.append)
+
+
 def test_doc_rows_solution_loss_masks_the_prompt():
     from interplay.lm.packing import DocRows
 

@@ -219,6 +219,23 @@ class TrainRows:
         return {"input_ids": tokens[:, :-1], "labels": labels, "position_ids": pos[:, :-1]}
 
 
+def over_length(cache: TokenCache, limit: int) -> tuple[int, int, list[int]]:
+    """(how many documents are longer than `limit` tokens, the longest document's length, their ops)."""
+    lengths = np.diff(np.asarray(cache.doc_starts))
+    long = lengths > limit
+    longest = int(lengths.max()) if len(lengths) else 0
+    return int(long.sum()), longest, sorted({int(o) for o in np.asarray(cache.doc_ops)[long]})
+
+
+def describe_ops(ops: list[int]) -> str:
+    """'op 8', 'op 8-14' or 'ops 8, 10, 12'."""
+    if len(ops) == 1:
+        return f"op {ops[0]}"
+    if ops == list(range(ops[0], ops[-1] + 1)):
+        return f"op {ops[0]}-{ops[-1]}"
+    return "ops " + ", ".join(map(str, ops))
+
+
 class DocRows:
     """Rows of whole documents ("BOS-aligned" packing): no document is cut at a row boundary.
 

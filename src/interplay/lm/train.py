@@ -82,6 +82,29 @@ def lr_at(step: int, total: int, cfg) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def _check_lengths(cfg: Any, train_cache: Any, eval_cache: Any, max_positions: int, say: Any) -> None:
+    """Documents longer than a row: say what happens to them (nothing is dropped silently), and refuse what
+    the model cannot take. Whole-document packing trains a long document in seq_len-token pieces at their
+    true positions, the later pieces without the question they answer; the held-out loss scores only the
+    first seq_len tokens of a long document."""
+    from interplay.lm.packing import describe_ops, over_length
+
+    T = cfg.data.seq_len
+    n, longest, ops = over_length(train_cache, T)
+    if n and cfg.data.packing == "docs":
+        if longest > max_positions:
+            raise UserError(f"data: a training document has {longest} tokens, more than the model's "
+                            f"max_position_embeddings ({max_positions}); drop its ops (data.ops) or use a model "
+                            f"with longer positions")
+        say(f"{cfg.stage}: warning: {n:,} of {train_cache.n_docs:,} training documents ({describe_ops(ops)}) are "
+            f"longer than data.seq_len {T} (longest {longest}): each is trained in {T}-token pieces, the later "
+            f"ones without their question; raise data.seq_len (up to {max_positions}) to keep them whole")
+    n, longest, ops = over_length(eval_cache, T)
+    if n:
+        say(f"{cfg.stage}: warning: {n:,} of {eval_cache.n_docs:,} held-out documents ({describe_ops(ops)}) are "
+            f"longer than data.seq_len {T} (longest {longest}): the held-out loss scores their first {T} tokens")
+
+
 def model_config_from_hf(config: dict[str, Any], field: str) -> ModelConfig:
     rope = config.get("rope_parameters") or {}
     theta = rope.get("rope_theta", config.get("rope_theta", 10000.0))
@@ -203,6 +226,7 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         train_cache, eval_cache = load_cache(data_dir / "train"), load_cache(data_dir / "eval")
     if Path(eval_path) == Path(cfg.data.path) and Path(eval_path).is_file():
         say(f"{cfg.stage}: warning: eval.path is the training file {eval_path}; held-out loss is not held out")
+    _check_lengths(cfg, train_cache, eval_cache, model_cfg.max_position_embeddings, say)
     if cfg.data.packing == "docs":
         rows = DocRows(train_cache, T, cfg.train.seed, cfg.data.loss_on, tokenizer.pad_token_id)
     else:
