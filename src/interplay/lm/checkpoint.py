@@ -41,6 +41,15 @@ def _fsync_tree(folder: Path) -> None:
         os.close(fd)
 
 
+def _keep_top_level_rope_theta(path: Path, theta: float) -> None:
+    """transformers 5 writes RoPE's θ only inside `rope_parameters`; 4.x (and vLLM builds on it) read the
+    top-level `rope_theta` and, without it, silently use 10,000 instead of our 1e6. Write both."""
+    config = json.loads(path.read_text())
+    if "rope_theta" not in config:
+        config["rope_theta"] = theta
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def save_checkpoint(
     target: Path,
     model,
@@ -62,6 +71,7 @@ def save_checkpoint(
     special = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id}
     hf_config = cfg.qwen2_config(model.vocab_size, special)
     hf_config.save_pretrained(str(tmp))
+    _keep_top_level_rope_theta(tmp / "config.json", cfg.rope_theta)
     _save_generation_config(tmp, special)
     tensors = {k: v.to("cpu", torch.float32).contiguous() for k, v in model.hf_state_dict().items()}
     save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
