@@ -710,6 +710,44 @@ def test_the_rewards_findings_ask_about_hacking_among_right_answers_too():
     assert rewards_checks({"RL outcome": evaluation(right=8, hacked=2)})[0][3] is None  # a missing arm
 
 
+@pytest.mark.parametrize("preset", ["ci", "demo", "cpu", "paper"])
+def test_every_training_stage_of_every_study_has_a_valid_config(preset):
+    """A stage whose command cannot load its config fails only when the study reaches it, possibly after
+    days of pre-training (the paper preset's mid-training once set train.steps on a config that gives
+    train.tokens). Load each training stage's config with its overrides now (values that come from other
+    stages' outputs, `{...}`, are left out)."""
+    from interplay.lm.trainconfig import load_run_config
+    from interplay.rl.config import load_rl_config
+
+    loaded = 0
+    for study in STUDIES:
+        for stage in study_recipe(study, Preset.load(preset_path("study", preset))).stages:
+            kind = stage.argv[0]
+            if kind not in ("pretrain", "midtrain", "rl"):
+                continue
+            sets = [v for flag, v in zip(stage.argv, stage.argv[1:]) if flag == "--set" and "{" not in v]
+            config = stage.argv[1]
+            if kind == "rl":
+                load_rl_config(config, sets)
+            else:
+                load_run_config(config, kind, sets)
+            loaded += 1
+    assert loaded >= 10
+
+
+def test_context_rl_without_rl_ops_takes_every_op_of_the_rl_split():
+    """The report then says 'RL ... over all ops'; the RL config's own op range (rl-tiny: op 2-3) must not apply."""
+    from interplay.rl.config import load_rl_config
+
+    preset = Preset.load(preset_path("study", "ci"), overrides=["context.rl_ops=null"])
+    recipe = study_recipe("context", preset)
+    assert recipe.extra["rl_ops"] is None
+    for stage in (s for s in recipe.stages if s.name.startswith("rl-b")):
+        sets = [v for flag, v in zip(stage.argv, stage.argv[1:]) if flag == "--set" and "{" not in v]
+        assert load_rl_config(stage.argv[1], sets).data.ops is None
+    assert load_rl_config(stage.argv[1], []).data.ops is not None  # the config alone would narrow it
+
+
 def test_plots_pair_the_base_and_rl_model_of_each_arm():
     """Eight lines in the context plot read as four pairs: one colour per exposure, RL dashed."""
     from interplay.studies.report import line_styles

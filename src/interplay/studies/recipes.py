@@ -416,7 +416,8 @@ def _context(p: Preset) -> Recipe:
         stages.append(eval_stage(p, "eval-base" + tag, base, cname, ranges, f"evaluate the base model ({exposure}% B)"))
         ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}")),
                    *_sets(_list(spec, "rl_set", p))]
-        stages.append(rl_stage(p, "rl" + tag, base, cname, rl_ops and str(rl_ops), ctx_set,
+        # Without context.rl_ops, RL takes every op of the RL split (not the RL config's own op range).
+        stages.append(rl_stage(p, "rl" + tag, base, cname, "null" if rl_ops is None else str(rl_ops), ctx_set,
                                title=f"RL on 50% A + 50% B ({exposure}% B in pre-training)"))
         stages.append(eval_stage(p, "eval-rl" + tag, "rl" + tag, cname, ranges, f"evaluate the RL model ({exposure}% B)"))
         evals[f"base {exposure}%"] = "eval-base" + tag
@@ -451,6 +452,8 @@ def _allocation(p: Preset) -> Recipe:
     edge = p.arm_ops("edge", "ladder")
     rl_steps = _rl_config(p).train.steps
     rl_stages: dict[str, str] = {}  # β -> the RL stage of that arm (its metrics hold the tokens it really had)
+    # The plan gives mid-training steps; a config sized in tokens (the paper's "1B") must drop its size.
+    unsized = ["--set", "train.tokens=null"] if _stage_config("midtrain", p.midtrain, p.midtrain_set).train.tokens else []
     for plan in plans:
         beta = plan["rl_share"]
         tag = f"beta{beta:g}"
@@ -473,7 +476,8 @@ def _allocation(p: Preset) -> Recipe:
                                                     "--set", "init={final:pretrain}", "--set", "data.path={dir:corpus}",
                                                     "--set", "data.split=midtrain", "--set", f"data.ops={edge}",
                                                     "--set", "eval.split=eval",
-                                                    *_sets(p.midtrain_set), "--set", f"train.steps={plan['mid_steps']}"],
+                                                    *_sets(p.midtrain_set), *unsized,
+                                                    "--set", f"train.steps={plan['mid_steps']}"],
                                 f"mid-train {plan['mid_steps']} steps on the edge range (β = {beta:g})"))
             model = f"midtrain-{tag}"
         if plan["rl_steps"] > 0:
