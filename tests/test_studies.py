@@ -650,15 +650,16 @@ def test_a_report_regroups_an_evaluation_by_the_ranges_its_study_means(tmp_path)
     assert pretraining_ops(corpus) == (2, 6)
 
 
-def test_the_summary_over_seeds_groups_the_context_study_as_each_seed_report_does(tmp_path, monkeypatch):
+@pytest.mark.parametrize("preset", ["cpu", "demo"])
+def test_the_summary_over_seeds_groups_the_context_study_as_each_seed_report_does(preset, tmp_path, monkeypatch):
     """Each context report regroups its evaluations by the ops the pre-training covered; the summary over
-    seeds read the evaluations' own results.json instead (`interplay eval`'s default ID = op 2-10), so its
-    range tables named the same ranges over other ops."""
+    seeds read the evaluations' own results.json instead (`interplay eval`'s default ID = op 2-10, or the
+    preset's fixed ranges, e.g. demo's ID = op 2-3), so its range tables named the same ranges over other ops."""
     from interplay.studies import run as run_module
     from interplay.studies.document import Document
     from interplay.studies.seeds import run_seeds
 
-    preset_file = preset_path("study", "cpu")  # ranges from the ladder (op_ranges: null), as the context report expects
+    preset_file = preset_path("study", preset)  # cpu: ranges from the ladder (op_ranges: null); demo: fixed
     recipe = study_recipe("context", Preset.load(preset_file))
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -50,7 +50,7 @@ def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: 
         if study == "context":  # over the study's own ranges, as each seed's report shows them
             from interplay.studies.study_reports import context_ranges
 
-            evals = context_ranges(preset, recipe, result.dirs, evals)[0]
+            evals = context_ranges(recipe, result.dirs, evals)[0]
         runs[seed] = (evals, result.doc.findings)
         if study == "context":  # the study's figure is context B by op, read from the samples as its report does
             ks = next(iter(evals.values()))["ks"]

@@ -183,28 +183,30 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     doc.image("context_b.png", f"process pass@{kmax} on context B, {where}, by exposure")
     _checks(doc, context_checks(series, exposures, kmax, where))
     doc.heading("All contexts", 2)
-    evals, ranges = context_ranges(preset, recipe, runner.dirs, evals)
+    evals, ranges = context_ranges(recipe, runner.dirs, evals)
     if ranges is not None:
         trained, ood = ranges["ID"], ranges.get("OOD")
         doc.text(f"Both contexts together, over this study's own ranges: ID = op {trained[0]}-{trained[1]}, the ops "
                  "of the pre-training split (context A at every one of them, B at op 2 only)"
                  + (f", OOD = op {ood[0]}-{ood[1]}, beyond them" if ood else "")
                  + ". Recomputed from each evaluation's samples.jsonl: the evaluations' own results.json group the "
-                 "ops by `interplay eval`'s default ranges, which do not describe these models.")
+                 "ops by the preset's ranges (or `interplay eval`'s defaults), which describe the shared base model's "
+                 "pre-training, not these four.")
     report.add_model_section(doc, evals, out, "context")
 
 
-def context_ranges(preset, recipe, dirs: Mapping[str, Path], evals: dict[str, Any]
+def context_ranges(recipe, dirs: Mapping[str, Path], evals: dict[str, Any]
                    ) -> tuple[dict[str, Any], dict[str, tuple[int, int]] | None]:
     """The context study's evaluations over its own op ranges: ID = the ops its pre-training split covered,
-    OOD = the evaluated ops beyond them, and those ranges; (evals, None) unchanged when the preset fixes ranges.
+    OOD = the evaluated ops beyond them, and those ranges; (evals, None) unchanged before the corpus exists.
 
-    The evaluations ran with `interplay eval`'s default ranges (no ladder labelled these four pre-trainings:
-    they are not the preset's shared base model), which do not describe these models; the study's report and
-    its summary over seeds both regroup the samples with this one function.
+    The evaluations ran with the preset's fixed ranges or `interplay eval`'s defaults (no ladder labelled these
+    four pre-trainings: they are not the preset's shared base model). Neither describes these models (the
+    paper preset's context corpora pre-train context A over op 2-20, its ranges say ID = op 2-10), so the
+    study's report and its summary over seeds both regroup the samples with this one function.
     """
     trained = pretraining_ops(dirs.get(f"corpus-b{recipe.extra['exposures'][0]}"))
-    if preset.op_ranges is not None or trained is None:
+    if trained is None:
         return evals, None
     top = max(o for res in evals.values() for o in report.evaluated_ops(res))
     ranges = {"ID": trained, **({"OOD": (trained[1] + 1, top)} if top > trained[1] else {})}
