@@ -35,6 +35,19 @@ def test_paper_preset_is_the_papers_model():
     assert flops_per_token(cfg, 2240, 2048) == 6 * parameter_counts(cfg, 2240)["total"] + 12 * 12 * 768 * 2048
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_both_implementations_start_from_the_same_weights(tied):
+    """init_weights draws by tensor name in the state dict's order: the fast model must list its tensors as
+    Qwen2ForCausalLM does, or an untied lm_head shifts every draw after it."""
+    from interplay.lm.model import build_model
+
+    cfg = model_config_from({"preset": "tiny", "tie_word_embeddings": tied})
+    fast, hf = build_model(cfg, 64, "fast", seed=5).hf_state_dict(), build_model(cfg, 64, "hf", seed=5).hf_state_dict()
+    assert list(fast) == list(hf)
+    assert all(torch.equal(fast[k], hf[k]) for k in hf)
+    assert ("lm_head.weight" in hf) is not tied
+
+
 def test_model_config_errors_name_the_field():
     with pytest.raises(UserError, match="model.num_key_value_heads"):
         model_config_from({"preset": "tiny", "num_key_value_heads": 3})

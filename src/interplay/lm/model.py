@@ -136,9 +136,8 @@ class FastQwen2(nn.Module):
     def hf_state_dict(self) -> dict[str, torch.Tensor]:
         c = self.cfg
         q_out, kv_out = c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim
-        out = {"model.embed_tokens.weight": self.embed_tokens.weight, "model.norm.weight": self.norm.weight}
-        if self.lm_head is not None:
-            out["lm_head.weight"] = self.lm_head.weight
+        # In Qwen2ForCausalLM's order (embeddings, layers, final norm, lm_head): init_weights draws by it.
+        out = {"model.embed_tokens.weight": self.embed_tokens.weight}
         for i, layer in enumerate(self.layers):
             p = f"model.layers.{i}."
             for part, w, b in zip(("q", "k", "v"), layer.qkv.weight.split([q_out, kv_out, kv_out]),
@@ -152,6 +151,9 @@ class FastQwen2(nn.Module):
             out[p + "mlp.down_proj.weight"] = layer.down_proj.weight
             out[p + "input_layernorm.weight"] = layer.input_layernorm.weight
             out[p + "post_attention_layernorm.weight"] = layer.post_attention_layernorm.weight
+        out["model.norm.weight"] = self.norm.weight
+        if self.lm_head is not None:
+            out["lm_head.weight"] = self.lm_head.weight
         return {k: v.detach().contiguous() for k, v in out.items()}
 
     @torch.no_grad()
