@@ -132,8 +132,9 @@ def test_hf_automodel_gives_the_same_logits(baseline):
             got = ours.eval()(ids, pos)
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert expected.abs().max() > 1.0  # trained logits, not an all-zero accident
-    # RoPE's θ also at the top level, where transformers 4.x and vLLM read it (5.x nests it).
-    assert config["rope_theta"] == hf.config.rope_parameters["rope_theta"] == 1e6
+    # RoPE's θ also at the top level, where transformers 4.x and vLLM read it (5.x nests it in rope_parameters;
+    # on 4.x the logits above only agree because it is there).
+    assert config["rope_theta"] == 1e6
 
 
 def test_checkpoint_tokenizer_encodes_like_the_trained_one(env, baseline):
