@@ -92,6 +92,16 @@ class PolicySampler:
         return self.sampler
 
 
+def copy_indices(problems: Sequence[Problem]) -> list[int]:
+    """For each problem, how many times its prompt appears before it in `problems` (0 for a first copy)."""
+    seen: dict[tuple[int, ...], int] = {}
+    out = []
+    for p in problems:
+        out.append(seen.get(p.prompt_ids, 0))
+        seen[p.prompt_ids] = out[-1] + 1
+    return out
+
+
 def sample_rollouts(
     sampler: Any,
     problems: Sequence[Problem],
@@ -99,8 +109,12 @@ def sample_rollouts(
     seed: int,
     stop_token_ids: tuple[int, ...] | None = None,
     stop_at_eos: bool = True,
+    copies: Sequence[int] | None = None,
 ) -> RolloutBatch:
     """`cfg.rollouts` completions of every problem (unscored), group-major.
+
+    `copies[i]`: how many times problem i's prompt came earlier in the step's whole batch (`copy_indices`;
+    under DDP each process samples a slice of it, so the count must come from the whole batch).
 
     Completions end at `</answer>` or end-of-sequence (the sampler's defaults); a benchmark that
     needs every completion to be exactly max_new_tokens long passes stop_token_ids=() and
@@ -115,11 +129,9 @@ def sample_rollouts(
     # A sample's randomness is keyed by (seed, prompt, sample index), so a problem drawn twice in one step
     # (a pool smaller than the batch) would get the same r completions twice: a repeat continues the sample
     # indices of the copies before it (the first copy keeps 0..r-1, so steps without repeats are unchanged).
-    copies: dict[tuple[int, ...], int] = {}
-    requests = []
-    for i, p in enumerate(problems):
-        copy = copies[p.prompt_ids] = copies.get(p.prompt_ids, -1) + 1
-        requests += [Request(p.prompt_ids, copy * cfg.rollouts + j, prompt_index=i) for j in range(cfg.rollouts)]
+    copies = copy_indices(problems) if copies is None else copies
+    requests = [Request(p.prompt_ids, copy * cfg.rollouts + j, prompt_index=i)
+                for i, (p, copy) in enumerate(zip(problems, copies, strict=True)) for j in range(cfg.rollouts)]
     slots: list[Rollout | None] = [None] * len(requests)
     for c in sampler.generate(requests, config):
         j = c.sample_index % cfg.rollouts

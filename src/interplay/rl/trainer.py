@@ -122,7 +122,7 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
     from interplay.rl.data import PromptSchedule, draw_candidates, edge_select, load_pool
     from interplay.rl.grpo import group_advantages
     from interplay.rl.learner import Learner, build_minibatches
-    from interplay.rl.rollout import PolicySampler, sample_rollouts, score_rollouts, step_seed
+    from interplay.rl.rollout import PolicySampler, copy_indices, sample_rollouts, score_rollouts, step_seed
 
     out = Path(out)
     reward = cfg.reward_fn()
@@ -286,10 +286,12 @@ def train_rl(cfg: RLConfig, out: str | Path) -> Path:
                 schedule_start = step
                 schedule = PromptSchedule(pool, N, cfg.train.seed, cfg.data.contexts, schedule_start)
             t0 = time.perf_counter()
-            problems = _local_slice(schedule.batch(step), cfg.grpo.mini_batch_prompts, dist.rank, W)
+            whole = schedule.batch(step)  # repeats are counted over the whole batch, before each process takes its slice
+            mine = _local_slice(list(zip(whole, copy_indices(whole))), cfg.grpo.mini_batch_prompts, dist.rank, W)
+            problems, copies = [p for p, _ in mine], [c for _, c in mine]
             sampler = views.sync(policy)
             t_sync = time.perf_counter() - t0
-            batch = sample_rollouts(sampler, problems, cfg.rollout, step_seed(cfg.train.seed, step))
+            batch = sample_rollouts(sampler, problems, cfg.rollout, step_seed(cfg.train.seed, step), copies=copies)
             score_rollouts(batch, problems, reward)
             t1 = time.perf_counter()
             advantages = group_advantages(batch.rewards(), cfg.grpo.normalize_std, cfg.grpo.std_eps)
