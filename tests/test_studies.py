@@ -983,6 +983,11 @@ def test_study_set_replaces_preset_fields_and_keeps_the_other_stages(capsys, mon
     # A key the preset does not have, or no `=`: a one-line error, exit status 2.
     assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "rl_sett=[a=1]"]) == 2
     assert "unknown field(s) rl_sett" in capsys.readouterr().err
+    # ... inside a section too: a misspelt context or allocation key would silently fall back to its default.
+    assert main(["study", "context", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "context.rl_opz=[2,3]"]) == 2
+    assert "unknown context field(s) rl_opz" in capsys.readouterr().err
+    assert main(["study", "allocation", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "allocation.share=[0,1]"]) == 2
+    assert "unknown allocation field(s) share" in capsys.readouterr().err
     assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "eval.n"]) == 2
     assert "expected key=value" in capsys.readouterr().err
     assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--dry-run", "--set", "name.x=1"]) == 2

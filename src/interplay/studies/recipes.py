@@ -53,6 +53,14 @@ class EvalSpec:
         return out
 
 
+# The keys each mapping section of a preset may hold (what the recipes read).
+_SECTION_KEYS = {
+    "tokenizer": {"split", "sample"},
+    "context": {"corpora", "context_b", "rl_ops", "rl_contexts", "tokenizer_split", "pretrain_set", "rl_set"},
+    "allocation": {"total", "shares"},
+}
+
+
 @dataclass
 class Preset:
     """What a preset YAML holds; `validate()` names the field at fault."""
@@ -132,6 +140,14 @@ class Preset:
                 if key == "ladder_args" and isinstance(values, list) and all(isinstance(v, str) for v in values):
                     continue
                 raise UserError(f"{where}: {key} must be a list of KEY=VALUE strings")
+        for section, keys in _SECTION_KEYS.items():  # a misspelt key would silently fall back to a default
+            value = getattr(self, section)
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: {section} must be a mapping")
+            unknown = sorted(set(value) - keys)
+            if unknown:
+                raise UserError(f"{where}: unknown {section} field(s) {', '.join(map(str, unknown))} "
+                                f"(known: {', '.join(sorted(keys))})")
         if self.eval.n < 1 or self.eval.temperature < 0:
             raise UserError(f"{where}: eval.n must be positive and eval.temperature >= 0")
         if self.seed is not None:
