@@ -17,11 +17,13 @@ from interplay.errors import UserError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval", required=True, dest="eval_dir", help="evaluation folder (from `interplay eval`)")
-    parser.add_argument("--metric", default="outcome", choices=("outcome", "process"))
+    parser.add_argument("--metric", default="outcome", choices=("outcome", "process"),
+                        help="which pass@k places the ranges (default outcome; the studies use process, because a "
+                             "small model's outcome pass@k is inflated by guessed answers)")
     parser.add_argument("--at-k", type=int, default=None, help="the k of pass@k (default: the largest evaluated)")
     parser.add_argument("--id-min", type=float, default=0.9, help="ID: pass@k at least this (default 0.9)")
     parser.add_argument("--hard-max", type=float, default=0.05, help="OOD-hard: pass@k at most this (default 0.05)")
-    parser.add_argument("--edge-max-pass1", type=float, default=0.5, help="flag edge ops above this pass@1")
+    parser.add_argument("--edge-max-pass1", type=float, default=0.5, help="flag edge ops above this pass@1 (default 0.5)")
     parser.add_argument("--yaml", default=None, help="where to write the ranges (default EVAL/ladder.yaml)")
     parser.add_argument("--edge-out", default=None, help="write edge-of-competence problems here (JSONL)")
     parser.add_argument("--edge-max-pass1-problem", type=float, default=0.25, dest="edge_p1",

@@ -11,7 +11,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="training config (YAML), e.g. configs/pretrain-tiny.yaml")
+    parser.add_argument("config", help="training config (YAML), e.g. configs/pretrain-tiny.yaml or configs/midtrain-tiny.yaml")
     parser.add_argument("--out", required=True, help="run folder; the final checkpoint lands in OUT/final/. The same command again resumes "
                         "from the newest checkpoint; Ctrl-C (or SIGTERM) first writes one at the current step")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

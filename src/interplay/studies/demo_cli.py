@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--preset", default="demo",
                         help="demo (configs/demo.yaml, about 10 minutes on 2 cores) or ci (configs/demo-ci.yaml, "
-                             "about a minute), or a path to a demo YAML")
+                             "seconds: the same pipeline at CI size), or a path to a demo YAML")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--op", type=int, required=True, help="number of operations (2..30 and beyond)")
+    parser.add_argument("--op", type=int, required=True, help="number of operations: 2 to 50 (49 in the school and movies contexts, whose worlds have 50 slots)")
     parser.add_argument("--context", default="zoo", help="zoo | school | movies, a reference alias, or a context .yaml")
     parser.add_argument("--mode", default="forward", help="forward | reverse")
     parser.add_argument("--seed", type=int, default=0)
