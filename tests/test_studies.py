@@ -871,6 +871,18 @@ def test_findings_are_checked_by_rule_not_by_hand():
     assert "| edge | +15.0 | >= +10.0 | yes |" in text
     assert "| id | +5.0 | \\|Δ\\| < 3.0 | no |" in text  # a | inside a cell is escaped
     assert "| gone |" in text and "| n/a |" in text
+    # Figure 3's four rules on these numbers (no hard arm here: its row is n/a).
+    from interplay.studies.study_reports import extrapolation_checks
+
+    rows = {claim.split(" process")[0]: (measured, holds) for claim, measured, _, holds in extrapolation_checks(evals)}
+    assert rows["RL on the edge range raises OOD-edge"] == ("+15.0", True)
+    assert rows["RL on the ID range moves ID"] == ("+5.0", False)
+    assert rows["RL on the ID range sharpens ID"] == ("+20.0", True)
+    assert rows["RL on the hard range moves OOD-hard"] == (None, None)
+    evals["RL hard"] = _results({"ID": (0.5, 0.9), "OOD-edge": (0.05, 0.3), "OOD-hard": (0.0, 0.01)})
+    evals["base"] = _results({"ID": (0.5, 0.9), "OOD-edge": (0.05, 0.3), "OOD-hard": (0.0, 0.0)})
+    hard = extrapolation_checks(evals)[3]
+    assert hard[1:] == ("+1.0", "|Δ| < 3.0", True)
 
 
 def test_allocation_claims_compare_the_share_groups():

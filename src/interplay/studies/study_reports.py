@@ -66,17 +66,28 @@ def _extrapolation(doc, preset, recipe, runner, evals, out) -> None:
              "sharpens pass@1 there without lifting pass@k_max; nothing moves on OOD-hard.")
     report.add_model_section(doc, evals, out, "extrapolation")
     _deltas(doc, evals)
-    base = evals.get("base")
-    if base is not None:
-        kmax = max(base["ks"])
-        edge = _delta(evals, "RL edge", "OOD-edge", kmax)
-        id_ = _delta(evals, "RL id", "ID", kmax)
-        _checks(doc, [
-            (f"RL on the edge range raises OOD-edge process pass@{kmax} by at least 10 points", _pts(edge), ">= +10.0",
-             None if edge is None else edge >= 0.10),
-            (f"RL on the ID range moves ID process pass@{kmax} by less than 3 points", _pts(id_), "|Δ| < 3.0",
-             None if id_ is None else abs(id_) < 0.03),
-        ])
+    if evals.get("base") is not None:
+        _checks(doc, extrapolation_checks(evals))
+
+
+def extrapolation_checks(evals: dict[str, Any]) -> list[tuple[str, str | None, str, bool | None]]:
+    """Figure 3's claims as rules: the issue's two (edge lifts OOD-edge pass@k_max by 10 points; ID leaves ID
+    pass@k_max within 3), then the rest of the paper's sentence: RL on ID sharpens ID pass@1, and RL on the
+    hard range moves nothing on OOD-hard."""
+    kmax = max(evals["base"]["ks"])
+    edge = _delta(evals, "RL edge", "OOD-edge", kmax)
+    id_ = _delta(evals, "RL id", "ID", kmax)
+    sharp = _delta(evals, "RL id", "ID", 1)
+    hard = _delta(evals, "RL hard", "OOD-hard", kmax)
+    return [
+        (f"RL on the edge range raises OOD-edge process pass@{kmax} by at least 10 points", _pts(edge), ">= +10.0",
+         None if edge is None else edge >= 0.10),
+        (f"RL on the ID range moves ID process pass@{kmax} by less than 3 points", _pts(id_), "|Δ| < 3.0",
+         None if id_ is None else abs(id_) < 0.03),
+        ("RL on the ID range sharpens ID process pass@1", _pts(sharp), "> 0", None if sharp is None else sharp > 0),
+        (f"RL on the hard range moves OOD-hard process pass@{kmax} by less than 3 points", _pts(hard), "|Δ| < 3.0",
+         None if hard is None else abs(hard) < 0.03),
+    ]
 
 
 def _deltas(doc: Document, evals: dict[str, Any]) -> None:
