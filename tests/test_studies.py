@@ -784,7 +784,7 @@ def test_pretraining_exposure_counts_the_b_problems_a_base_model_read(tmp_path):
 
 def test_context_criteria_average_over_the_rl_ops():
     """The context checks average B's process pass@k over the ops RL trained on, so ops no model solves
-    do not dilute a change; 0% must stay under 5 points, >= 1% must rise by 20 (0.1% has no rule)."""
+    do not dilute a change; 0% must stay under 5 points, 0.1% must gain less than 5, >= 1% must rise by 20."""
     from interplay.studies.study_reports import context_checks, context_series
 
     def per_op(values):  # op -> process@8, ops 2..5
@@ -797,11 +797,11 @@ def test_context_criteria_average_over_the_rl_ops():
     rl_ops = context_series(by_label, exposures, 8, [2, 3])
     assert rl_ops["base pass@8"] == [0, 0, pytest.approx(0.15)] and rl_ops["RL pass@8"][2] == pytest.approx(0.45)
     checks = context_checks(rl_ops, exposures, 8, "mean over op 2-3")
-    assert [(c[1], c[3]) for c in checks] == [("5.0", False), ("+30.0", True)]
-    assert "op 2-3" in checks[1][0]
+    assert [(c[1], c[3]) for c in checks] == [("5.0", False), ("+50.0", False), ("+30.0", True)]
+    assert "op 2-3" in checks[2][0] and checks[1][0].startswith("0.1% exposure: RL adds less than 5 points")
     # Over every op the same runs read half as large: 0% passes, 1% fails.
     everywhere = context_checks(context_series(by_label, exposures, 8, [2, 3, 4, 5]), exposures, 8, "mean over ops")
-    assert [(c[1], c[3]) for c in everywhere] == [("2.5", True), ("+15.0", False)]
+    assert [(c[1], c[3]) for c in everywhere] == [("2.5", True), ("+25.0", False), ("+15.0", False)]
     # The recipe hands the preset's rl_ops to the report, and refuses a malformed one before anything runs.
     preset = Preset.load(preset_path("study", "cpu"))
     assert study_recipe("context", preset).extra["rl_ops"] == [2, 6]

@@ -267,13 +267,17 @@ def context_series(by_label: dict[str, dict[int, dict[str, float]]], exposures: 
 
 def context_checks(series: dict[str, list[float | None]], exposures: list[str], kmax: int,
                    where: str) -> list[tuple[str, Any, str, bool | None]]:
-    """Issue 7's context criteria: 0% exposure leaves B near zero after RL; >= 1% raises it by 20 points."""
+    """Issue 7's context criteria: 0% exposure leaves B near zero after RL; >= 1% raises it by 20 points; and the
+    paper's other non-transfer arm: at 0.1%, RL adds less than 5 points to B (whatever the base knew of it)."""
     checks: list[tuple[str, Any, str, bool | None]] = []
     for e, before, after in zip(exposures, series[f"base pass@{kmax}"], series[f"RL pass@{kmax}"], strict=True):
         change = None if before is None or after is None else after - before
         if float(e) == 0:
             checks.append((f"0% exposure: after RL, B stays near zero (process pass@{kmax}, {where})",
                            None if after is None else f"{100 * after:.1f}", "< 5.0", None if after is None else after < 0.05))
+        elif float(e) < 1:
+            checks.append((f"{e}% exposure: RL adds less than 5 points to B's process pass@{kmax} ({where})",
+                           _pts(change), "< +5.0", None if change is None else change < 0.05))
         elif float(e) >= 1:
             checks.append((f"{e}% exposure: RL raises B's process pass@{kmax} ({where}) by at least 20 points",
                            _pts(change), ">= +20.0", None if change is None else change >= 0.20))
