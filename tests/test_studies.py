@@ -747,6 +747,10 @@ def test_context_rl_without_rl_ops_takes_every_op_of_the_rl_split():
         sets = [v for flag, v in zip(stage.argv, stage.argv[1:]) if flag == "--set" and "{" not in v]
         assert load_rl_config(stage.argv[1], sets).data.ops is None
     assert load_rl_config(stage.argv[1], []).data.ops is not None  # the config alone would narrow it
+    # RL mixes context A with the preset's context B, whichever it is.
+    movies = study_recipe("context", Preset.load(preset_path("study", "ci"), overrides=["context.context_b=movies"]))
+    rl = next(s for s in movies.stages if s.name.startswith("rl-b"))
+    assert "data.contexts={zoo: 0.5, movies: 0.5}" in rl.argv
 
 
 def test_plots_pair_the_base_and_rl_model_of_each_arm():

@@ -430,7 +430,8 @@ def _context(p: Preset) -> Recipe:
                             f"pre-train with {exposure}% context B"))
         stages.append(problems_stage(p, cname))
         stages.append(eval_stage(p, "eval-base" + tag, base, cname, ranges, f"evaluate the base model ({exposure}% B)"))
-        ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, school: 0.5}")),
+        # Half context A (zoo), half context B, unless the preset gives its own RL mixture.
+        ctx_set = ["--set", "data.contexts=" + str(spec.get("rl_contexts", "{zoo: 0.5, " + b + ": 0.5}")),
                    *_sets(_list(spec, "rl_set", p))]
         # Without context.rl_ops, RL takes every op of the RL split (not the RL config's own op range).
         stages.append(rl_stage(p, "rl" + tag, base, cname, "null" if rl_ops is None else str(rl_ops), ctx_set,
