@@ -208,9 +208,10 @@ def test_doc_rows_keep_documents_whole_and_cover_each_once_per_epoch():
     assert nxt["input_ids"].shape == (3, 10)
 
 
-def test_documents_longer_than_a_row_are_reported_and_too_long_ones_refused():
+def test_documents_longer_than_a_row_are_reported_and_too_long_ones_left_out():
     """Whole-document packing trains a document longer than seq_len in pieces (the later ones without their
-    question) and the held-out loss scores only its first seq_len tokens: the run says so, by op."""
+    question), leaves out one longer than the model's positions (its later pieces would index past the RoPE
+    table), and the held-out loss scores only its first seq_len tokens: the run says so, by op."""
     from types import SimpleNamespace
 
     from interplay.lm.packing import describe_ops, over_length
@@ -218,19 +219,29 @@ def test_documents_longer_than_a_row_are_reported_and_too_long_ones_refused():
 
     c = cache([5, 12, 9, 15], ops=[2, 8, 3, 10])
     assert over_length(c, 10) == (2, 15, [8, 10]) and over_length(c, 15) == (0, 15, [])
+    assert over_length(c, 10, upto=12) == (1, 15, [8])
     assert (describe_ops([8]), describe_ops([8, 9, 10]), describe_ops([8, 10])) == ("op 8", "op 8-10", "ops 8, 10")
     cfg = SimpleNamespace(stage="midtrain", data=SimpleNamespace(seq_len=10, packing="docs"))
     said = []
     _check_lengths(cfg, c, cache([4, 11], ops=[2, 9]), 64, said.append)
     assert len(said) == 2
-    assert "2 of 4 training documents (ops 8, 10) are longer than data.seq_len 10 (longest 15)" in said[0]
+    assert "2 of 4 training documents (ops 8, 10) are longer than data.seq_len 10: each is trained in" in said[0]
     assert "1 of 2 held-out documents (op 9)" in said[1] and "scores their first 10 tokens" in said[1]
     said.clear()
     _check_lengths(cfg, cache([5, 9], ops=[2, 3]), cache([4], ops=[2]), 64, said.append)
     assert said == []  # nothing to say when every document fits
-    with pytest.raises(UserError, match="a training document has 15 tokens, more than the model's "
-                                        "max_position_embeddings \\(12\\)"):
-        _check_lengths(cfg, c, c, 12, said.append)
+    _check_lengths(cfg, c, cache([4], ops=[2]), 12, said.append)
+    assert len(said) == 2
+    assert "1 of 4 training documents (op 10) are longer than the model's max_position_embeddings (12; longest 15): " \
+           "left out of training" in said[0]
+    assert "1 of 4 training documents (op 8) are longer than data.seq_len 10" in said[1]
+    # ... and the rows indeed never hold it.
+    from interplay.lm.packing import DocRows
+
+    rows = DocRows(c, seq_len=10, seed=0, pad_id=1, max_positions=12)
+    firsts = {int(t) // 100 for t in rows.rows(range(rows.n_rows))["input_ids"].ravel() if t != 1}
+    assert firsts == {1, 2, 3}  # documents 1-3 (token ids 1xx, 2xx, 3xx), not document 4 (15 tokens)
+    assert np.asarray(rows.rows(range(rows.n_rows))["position_ids"]).max() < 12
 
 
 def test_doc_rows_solution_loss_masks_the_prompt():

@@ -219,10 +219,11 @@ class TrainRows:
         return {"input_ids": tokens[:, :-1], "labels": labels, "position_ids": pos[:, :-1]}
 
 
-def over_length(cache: TokenCache, limit: int) -> tuple[int, int, list[int]]:
-    """(how many documents are longer than `limit` tokens, the longest document's length, their ops)."""
+def over_length(cache: TokenCache, limit: int, upto: int | None = None) -> tuple[int, int, list[int]]:
+    """(how many documents are longer than `limit` tokens (and at most `upto`), the longest document's length,
+    their ops)."""
     lengths = np.diff(np.asarray(cache.doc_starts))
-    long = lengths > limit
+    long = (lengths > limit) & (lengths <= upto if upto is not None else True)
     longest = int(lengths.max()) if len(lengths) else 0
     return int(long.sum()), longest, sorted({int(o) for o in np.asarray(cache.doc_ops)[long]})
 
@@ -242,16 +243,19 @@ class DocRows:
     Each epoch, the documents are taken in a seeded random order and packed best-fit: a row is filled
     with the longest waiting document that still fits, from a window of the next `window` documents,
     and padded when none fits. A document longer than a row is split into row-sized pieces (kept with
-    their true positions). Padding and the target after each document's last token are not trained on.
+    their true positions); one longer than `max_positions` (the model's position table) is left out.
+    Padding and the target after each document's last token are not trained on.
     The row layout of an epoch is a pure function of (seed, epoch), so resuming is exact.
     """
 
     def __init__(self, cache: TokenCache, seq_len: int, seed: int, loss_on: str = "all", pad_id: int = 1,
-                 window: int = 256):
+                 window: int = 256, max_positions: int | None = None):
         self.cache, self.seq_len, self.seed, self.loss_on, self.pad_id, self.window = cache, seq_len, seed, loss_on, pad_id, window
         starts = np.asarray(cache.doc_starts)
         lengths = np.diff(starts)
         n_pieces = -(-lengths // seq_len)
+        if max_positions is not None:  # its later pieces' positions would fall off the model's table
+            n_pieces[lengths > max_positions] = 0
         self.piece_doc = np.repeat(np.arange(cache.n_docs), n_pieces)
         first = np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
         self.piece_start = (np.arange(len(self.piece_doc)) - first) * seq_len  # offset within the document

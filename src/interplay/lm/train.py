@@ -83,22 +83,25 @@ def lr_at(step: int, total: int, cfg) -> float:
 
 
 def _check_lengths(cfg: Any, train_cache: Any, eval_cache: Any, max_positions: int, say: Any) -> None:
-    """Documents longer than a row: say what happens to them (nothing is dropped silently), and refuse what
-    the model cannot take. Whole-document packing trains a long document in seq_len-token pieces at their
-    true positions, the later pieces without the question they answer; the held-out loss scores only the
-    first seq_len tokens of a long document."""
+    """Documents longer than a row: say what happens to them (nothing is dropped silently). Whole-document
+    packing trains a long document in seq_len-token pieces at their true positions, the later pieces without
+    the question they answer, and leaves out one longer than the model's positions; the held-out loss scores
+    only the first seq_len tokens of a long document."""
     from interplay.lm.packing import describe_ops, over_length
 
     T = cfg.data.seq_len
-    n, longest, ops = over_length(train_cache, T)
+    n, longest, _ = over_length(train_cache, T)
     if n and cfg.data.packing == "docs":
-        if longest > max_positions:
-            raise UserError(f"data: a training document has {longest} tokens, more than the model's "
-                            f"max_position_embeddings ({max_positions}); drop its ops (data.ops) or use a model "
-                            f"with longer positions")
-        say(f"{cfg.stage}: warning: {n:,} of {train_cache.n_docs:,} training documents ({describe_ops(ops)}) are "
-            f"longer than data.seq_len {T} (longest {longest}): each is trained in {T}-token pieces, the later "
-            f"ones without their question; raise data.seq_len (up to {max_positions}) to keep them whole")
+        dropped, _, dropped_ops = over_length(train_cache, max_positions)
+        if dropped:
+            say(f"{cfg.stage}: warning: {dropped:,} of {train_cache.n_docs:,} training documents "
+                f"({describe_ops(dropped_ops)}) are longer than the model's max_position_embeddings "
+                f"({max_positions}; longest {longest}): left out of training")
+        pieced, _, pieced_ops = over_length(train_cache, T, upto=max_positions)
+        if pieced:
+            say(f"{cfg.stage}: warning: {pieced:,} of {train_cache.n_docs:,} training documents "
+                f"({describe_ops(pieced_ops)}) are longer than data.seq_len {T}: each is trained in {T}-token pieces, the "
+                f"later ones without their question; raise data.seq_len (up to {max_positions}) to keep them whole")
     n, longest, ops = over_length(eval_cache, T)
     if n:
         say(f"{cfg.stage}: warning: {n:,} of {eval_cache.n_docs:,} held-out documents ({describe_ops(ops)}) are "
@@ -228,7 +231,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         say(f"{cfg.stage}: warning: eval.path is the training file {eval_path}; held-out loss is not held out")
     _check_lengths(cfg, train_cache, eval_cache, model_cfg.max_position_embeddings, say)
     if cfg.data.packing == "docs":
-        rows = DocRows(train_cache, T, cfg.train.seed, cfg.data.loss_on, tokenizer.pad_token_id)
+        rows = DocRows(train_cache, T, cfg.train.seed, cfg.data.loss_on, tokenizer.pad_token_id,
+                       max_positions=model_cfg.max_position_embeddings)
     else:
         rows = TrainRows(train_cache, T, cfg.train.seed, cfg.data.loss_on)
     evaluation = eval_rows(eval_cache, T, tokenizer.pad_token_id, cfg.data.loss_on)
