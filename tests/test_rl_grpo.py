@@ -64,6 +64,17 @@ def test_clipped_surrogate_by_hand(ratio, adv, loss, clipped):
     assert bool(c) is clipped
 
 
+def test_an_extreme_ratio_stays_finite_even_with_a_zero_advantage():
+    from interplay.rl.grpo import clipped_surrogate
+
+    logp = torch.tensor([0.0, -1000.0, 0.0], requires_grad=True)
+    old = torch.tensor([-1000.0, 0.0, 0.0])
+    loss, ratio, _ = clipped_surrogate(logp, old, torch.tensor([0.0, 1.0, -1.0]))
+    assert torch.isfinite(loss).all() and torch.isfinite(ratio).all()
+    loss.sum().backward()
+    assert torch.isfinite(logp.grad).all()
+
+
 def test_asymmetric_clip():
     old = torch.tensor([0.0, 0.0])
     logp = torch.log(torch.tensor([1.25, 1.25]))

@@ -75,7 +75,9 @@ def clipped_surrogate(
     `clipped` is True where the clipped branch is the one taken (its gradient is zero there): the
     ratio left [1 − ε_low, 1 + ε_high] in the direction the advantage pushes it.
     """
-    ratio = torch.exp(logp - old_logp)
+    # The log-ratio is bounded (as verl does) so that a token whose probability collapsed gives a large, finite
+    # ratio: e^inf times a zero advantage would be NaN and poison the whole mini-batch.
+    ratio = torch.exp(torch.clamp(logp - old_logp, -KL_LOG_RATIO_BOUND, KL_LOG_RATIO_BOUND))
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
     return torch.maximum(unclipped, clipped), ratio, clipped > unclipped
