@@ -316,6 +316,16 @@ def test_resume_into_a_different_config_is_refused(env, tmp_path, capsys):
     assert (out / "checkpoints" / "step-00000003").is_dir()
     # Logging and checkpoint frequency may change on resume.
     assert pretrain(env, out, **{"train.steps": 6, "checkpoint.every": 2, "log.every": 3}) == 0
+    # A checkpoint whose run left out another number of over-long documents (one made before they were left
+    # out at all) would resume with another data order: refused, naming why.
+    shutil.rmtree(out / "final")
+    state_path = out / "checkpoints" / "step-00000004" / "interplay_state.pt"
+    state = torch.load(state_path, weights_only=False)
+    assert state["left_out_documents"] == 0
+    state["left_out_documents"] = 3
+    torch.save(state, state_path)
+    status, err = run_cli(["pretrain", TINY, "--out", str(out)] + base_args(env, **{"train.steps": 6, "checkpoint.every": 2}), capsys)
+    assert status == 2 and "trained with 3 documents left out, this code leaves out 0" in err
 
 
 def test_a_second_run_into_a_folder_in_use_is_refused_and_deletes_nothing(env, tmp_path, capsys, folder_in_use):

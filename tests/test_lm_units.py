@@ -230,7 +230,7 @@ def test_documents_longer_than_a_row_are_reported_and_too_long_ones_left_out():
     said.clear()
     _check_lengths(cfg, cache([5, 9], ops=[2, 3]), cache([4], ops=[2]), 64, said.append)
     assert said == []  # nothing to say when every document fits
-    _check_lengths(cfg, c, cache([4], ops=[2]), 12, said.append)
+    assert _check_lengths(cfg, c, cache([4], ops=[2]), 12, said.append) == 1  # left out (checked on resume)
     assert len(said) == 2
     assert "1 of 4 training documents (op 10) are longer than the model's max_position_embeddings (12; longest 15): " \
            "left out of training" in said[0]
@@ -242,6 +242,13 @@ def test_documents_longer_than_a_row_are_reported_and_too_long_ones_left_out():
     firsts = {int(t) // 100 for t in rows.rows(range(rows.n_rows))["input_ids"].ravel() if t != 1}
     assert firsts == {1, 2, 3}  # documents 1-3 (token ids 1xx, 2xx, 3xx), not document 4 (15 tokens)
     assert np.asarray(rows.rows(range(rows.n_rows))["position_ids"]).max() < 12
+    # Nothing left, or a stream window that cannot leave a document out: refused before any compute.
+    with pytest.raises(UserError, match="every training document is longer"):
+        _check_lengths(cfg, cache([15, 20], ops=[9, 10]), c, 12, said.append)
+    stream = SimpleNamespace(stage="pretrain", data=SimpleNamespace(seq_len=10, packing="stream"))
+    with pytest.raises(UserError, match="1 training documents \\(op 10\\) .* `packing: stream` cannot train"):
+        _check_lengths(stream, c, c, 12, said.append)
+    assert _check_lengths(stream, c, c, 64, said.append) == 0
 
 
 def test_doc_rows_solution_loss_masks_the_prompt():

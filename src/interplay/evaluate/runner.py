@@ -208,7 +208,8 @@ def run_evaluation(cfg: EvalConfig, sampler: Any = None) -> dict[str, Any]:
         for key in keys:
             if previous is not None and previous.get(key, _LEGACY.get(key)) != settings.get(key):
                 raise UserError(
-                    f"--out {out} holds an evaluation with {key}={previous.get(key)!r}, not {settings.get(key)!r}; "
+                    f"--out {out} holds an evaluation with {key}={previous.get(key, _LEGACY.get(key))!r}, not "
+                    f"{settings.get(key)!r}; "
                     "use another --out (or delete it)"
                 )
 
@@ -278,7 +279,8 @@ def _reuse(
             continue  # "auto": take the source's
         if theirs.get(key, _LEGACY.get(key)) != mine:
             raise UserError(
-                f"--reuse-samples: {source} was sampled with {key}={theirs.get(key)!r}, this evaluation uses "
+                f"--reuse-samples: {source} was sampled with {key}={theirs.get(key, _LEGACY.get(key))!r}, this "
+                f"evaluation uses "
                 f"{mine!r}; its completions cannot be reused"
             )
     want = {(problems[pi]["id"], j) for pi, j in missing}

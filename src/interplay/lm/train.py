@@ -82,17 +82,24 @@ def lr_at(step: int, total: int, cfg) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def _check_lengths(cfg: Any, train_cache: Any, eval_cache: Any, max_positions: int, say: Any) -> None:
+def _check_lengths(cfg: Any, train_cache: Any, eval_cache: Any, max_positions: int, say: Any) -> int:
     """Documents longer than a row: say what happens to them (nothing is dropped silently). Whole-document
     packing trains a long document in seq_len-token pieces at their true positions, the later pieces without
     the question they answer, and leaves out one longer than the model's positions; the held-out loss scores
-    only the first seq_len tokens of a long document."""
+    only the first seq_len tokens of a long document. Returns how many training documents are left out."""
     from interplay.lm.packing import describe_ops, over_length
 
     T = cfg.data.seq_len
     n, longest, _ = over_length(train_cache, T)
+    dropped, _, dropped_ops = over_length(train_cache, max_positions)
+    if dropped and cfg.data.packing != "docs":  # a stream window cannot leave a document out
+        raise UserError(f"data: {dropped:,} training documents ({describe_ops(dropped_ops)}) are longer than the "
+                        f"model's max_position_embeddings ({max_positions}; longest {longest}), which "
+                        f"`packing: stream` cannot train; use `packing: docs` (it leaves them out) or data.ops")
+    if dropped == train_cache.n_docs:
+        raise UserError(f"data: every training document is longer than the model's max_position_embeddings "
+                        f"({max_positions}); nothing is left to train on")
     if n and cfg.data.packing == "docs":
-        dropped, _, dropped_ops = over_length(train_cache, max_positions)
         if dropped:
             say(f"{cfg.stage}: warning: {dropped:,} of {train_cache.n_docs:,} training documents "
                 f"({describe_ops(dropped_ops)}) are longer than the model's max_position_embeddings "
@@ -106,6 +113,7 @@ def _check_lengths(cfg: Any, train_cache: Any, eval_cache: Any, max_positions: i
     if n:
         say(f"{cfg.stage}: warning: {n:,} of {eval_cache.n_docs:,} held-out documents ({describe_ops(ops)}) are "
             f"longer than data.seq_len {T} (longest {longest}): the held-out loss scores their first {T} tokens")
+    return dropped
 
 
 def model_config_from_hf(config: dict[str, Any], field: str) -> ModelConfig:
@@ -229,7 +237,13 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         train_cache, eval_cache = load_cache(data_dir / "train"), load_cache(data_dir / "eval")
     if Path(eval_path) == Path(cfg.data.path) and Path(eval_path).is_file():
         say(f"{cfg.stage}: warning: eval.path is the training file {eval_path}; held-out loss is not held out")
-    _check_lengths(cfg, train_cache, eval_cache, model_cfg.max_position_embeddings, say)
+    left_out = _check_lengths(cfg, train_cache, eval_cache, model_cfg.max_position_embeddings, say)
+    if state is not None and state.get("left_out_documents", 0) != left_out:
+        # Runs started before over-long documents were left out kept them in the row layout: resuming here
+        # would continue with another data order.
+        raise UserError(f"resume: {resume_from} was trained with {state.get('left_out_documents', 0)} documents left "
+                        f"out, this code leaves out {left_out} (longer than max_position_embeddings); the data order "
+                        f"would change: start the run again in a new --out")
     if cfg.data.packing == "docs":
         rows = DocRows(train_cache, T, cfg.train.seed, cfg.data.loss_on, tokenizer.pad_token_id,
                        max_positions=model_cfg.max_position_embeddings)
@@ -333,7 +347,8 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
         if dist.main:
             st = {"step": step, "total_steps": total, "optimizer": optimizer.state_dict(),
                   "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()},
-                  "data_fingerprint": _cache_id(data_dir / "train"), "rows_consumed": step * B, "world_size": W}
+                  "data_fingerprint": _cache_id(data_dir / "train"), "rows_consumed": step * B, "world_size": W,
+                  "left_out_documents": left_out}
             ck.save_checkpoint(target, model, tokenizer, run_dict, st)
             if target.parent.name == "checkpoints":
                 ck.prune_checkpoints(out, cfg.checkpoint.keep)

@@ -142,6 +142,9 @@ class Preset:
                 raise UserError(f"{where}: {key} must be a list of KEY=VALUE strings")
         for section, keys in _SECTION_KEYS.items():  # a misspelt key would silently fall back to a default
             value = getattr(self, section)
+            if value is None:  # an empty section in YAML (`context:`): nothing set
+                value = {}
+                setattr(self, section, value)
             if not isinstance(value, dict):
                 raise UserError(f"{where}: {section} must be a mapping")
             unknown = sorted(set(value) - keys)

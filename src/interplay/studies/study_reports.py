@@ -308,7 +308,7 @@ def _allocation(doc, preset, recipe, runner, evals, out) -> None:
              "Steps are whole numbers, so the cost actually spent (`spent`) can differ slightly from the plan. "
              "An RL step is charged at the maximum prompt and completion lengths, as the paper counts it; the last "
              "column counts the tokens the RL arm's rollouts really had (its `budget/token_equivalents_generated`, "
-             "same 5/3 factor), which is what its compute really was.")
+             "same factor), which is what its compute really was.")
     rows = []
     for p in plans:
         spent = p["mid_steps"] * p["mid_tokens_per_step"] + p["rl_steps"] * per_rl
