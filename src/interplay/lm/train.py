@@ -96,7 +96,7 @@ def _check_lengths(cfg: Any, train_cache: Any, eval_cache: Any, max_positions: i
         raise UserError(f"data: {dropped:,} training documents ({describe_ops(dropped_ops)}) are longer than the "
                         f"model's max_position_embeddings ({max_positions}; longest {longest}), which "
                         f"`packing: stream` cannot train; use `packing: docs` (it leaves them out) or data.ops")
-    if dropped == train_cache.n_docs:
+    if train_cache.n_docs and dropped == train_cache.n_docs:
         raise UserError(f"data: every training document is longer than the model's max_position_embeddings "
                         f"({max_positions}); nothing is left to train on")
     if n and cfg.data.packing == "docs":
