@@ -477,8 +477,6 @@ def _allocation(p: Preset) -> Recipe:
     for plan in plans:
         beta = plan["rl_share"]
         tag = f"beta{beta:g}"
-        if plan["rl_steps"] > 0:
-            rl_stages[f"{beta:g}"] = "rl-edge" if plan["mid_steps"] == 0 and plan["rl_steps"] == rl_steps else f"rl-{tag}"
         if plan["mid_steps"] == 0 and plan["rl_steps"] == rl_steps:
             # All of the budget on the RL config's own recipe: that is the extrapolation study's edge arm
             # (same command, same cached folder), so a preset that runs both trains it once.
@@ -486,6 +484,7 @@ def _allocation(p: Preset) -> Recipe:
                                    title=f"RL {rl_steps} steps on the edge range (β = {beta:g}, the edge arm)"))
             stages.append(eval_stage(p, "eval-rl-edge", "rl-edge", "corpus", ranges))
             evals[f"β = {beta:g}"] = "eval-rl-edge"
+            rl_stages[f"{beta:g}"] = "rl-edge"
             continue
         model = "pretrain"
         if plan["mid_steps"] > 0:
@@ -504,7 +503,7 @@ def _allocation(p: Preset) -> Recipe:
             stages.append(rl_stage(p, f"rl-{tag}", model, "corpus", edge,
                                    ["--set", f"train.steps={plan['rl_steps']}"],
                                    title=f"RL {plan['rl_steps']} steps on the edge range (β = {beta:g})"))
-            model = f"rl-{tag}"
+            model = rl_stages[f"{beta:g}"] = f"rl-{tag}"
         stages.append(eval_stage(p, f"eval-{tag}", model, "corpus", ranges))
         evals[f"β = {beta:g}"] = f"eval-{tag}"
     return Recipe("allocation", stages, evals, extra={"plans": plans, "rl_stages": rl_stages})

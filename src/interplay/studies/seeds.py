@@ -47,15 +47,16 @@ def run_seeds(preset_file: str, study: str, seeds: list[int], out: Path, cache: 
         folder = out / f"seed-{seed}"
         result = run_study(preset, recipe, folder, cache)
         evals = {label: report.load_results(result.dirs[stage]) for label, stage in recipe.evals.items()}
-        if study == "context":  # over the study's own ranges, as each seed's report shows them
+        if study == "context":
             from interplay.studies.study_reports import context_ranges
 
+            # Over the study's own ranges, as each seed's report shows them; and the study's figure, context B by
+            # op, read from the samples as its report does.
             evals = context_ranges(recipe, result.dirs, evals)[0]
-        runs[seed] = (evals, result.doc.findings)
-        if study == "context":  # the study's figure is context B by op, read from the samples as its report does
             ks = next(iter(evals.values()))["ks"]
             context_b[seed] = {label: report.context_by_op(result.dirs[stage], recipe.extra["context_b"], ks)
                                for label, stage in recipe.evals.items()}
+        runs[seed] = (evals, result.doc.findings)
     summary = seed_summary(study, preset.name, runs, context_b or None)
     summary.write(out)
     print(f"\nreport over seeds {', '.join(map(str, seeds))}: {out / 'report.md'} (and report.html)")

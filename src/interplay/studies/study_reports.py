@@ -278,7 +278,7 @@ def context_checks(series: dict[str, list[float | None]], exposures: list[str], 
         elif float(e) < 1:
             checks.append((f"{e}% exposure: RL adds less than 5 points to B's process pass@{kmax} ({where})",
                            _pts(change), "< +5.0", None if change is None else change < 0.05))
-        elif float(e) >= 1:
+        else:
             checks.append((f"{e}% exposure: RL raises B's process pass@{kmax} ({where}) by at least 20 points",
                            _pts(change), ">= +20.0", None if change is None else change >= 0.20))
     return checks
