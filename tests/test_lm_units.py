@@ -256,3 +256,35 @@ def test_doc_rows_solution_loss_masks_the_prompt():
 
     rows = DocRows(cache([6], prompt_lens=[3]), seq_len=8, seed=0, loss_on="solution", pad_id=1)
     assert rows.rows([0])["labels"][0].tolist() == [IGNORE, IGNORE, 103, 104, 105, IGNORE, IGNORE, IGNORE]
+
+
+def test_end_step_checkpoints_when_due_and_where_a_stop_request_lands():
+    """Both training loops end each step with `StopOnSignal.end_step`: a checkpoint every `every` steps but
+    none after the last (the final one follows), and on a stop request exactly one checkpoint at the step
+    it stopped after (the periodic one when that step had one), then KeyboardInterrupt."""
+    from interplay.lm.stopping import StopOnSignal
+
+    def run(total, every, stop_after=None):
+        saved, said = [], []
+        stopper = StopOnSignal()
+        for done in range(1, total + 1):
+            if done == stop_after:
+                stopper.signal_name = "SIGTERM"  # what the handler sets
+            try:
+                stopper.end_step("pretrain", done, total, every, f"ckpt-{done}",
+                                 lambda path, step: saved.append((path, step)), None, said.append)
+            except KeyboardInterrupt:
+                return saved, said, done
+        return saved, said, None
+
+    assert run(10, 4)[:3:2] == ([("ckpt-4", 4), ("ckpt-8", 8)], None)
+    assert run(8, 4)[0] == [("ckpt-4", 4)]                # the last step's checkpoint is the final one
+    assert run(5, 0)[0] == []                             # every = 0: no periodic checkpoints
+    saved, said, stopped = run(10, 4, stop_after=6)       # between two checkpoints: one where it stops
+    assert saved == [("ckpt-4", 4), ("ckpt-6", 6)] and stopped == 6
+    assert said == ["pretrain: stopped on request (SIGTERM) after step 6 of 10; checkpoint ckpt-6; "
+                    "run the same command to resume"]
+    saved, _, stopped = run(10, 4, stop_after=8)          # on a checkpoint step: that one, not a second
+    assert saved == [("ckpt-4", 4), ("ckpt-8", 8)] and stopped == 8
+    saved, _, stopped = run(10, 4, stop_after=10)         # after the last step: the run just ends
+    assert saved == [("ckpt-4", 4), ("ckpt-8", 8)] and stopped is None
