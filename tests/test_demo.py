@@ -30,6 +30,12 @@ def test_demo_ci_end_to_end_and_rerun(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "| model | ID pass@1 | ID pass@4 | OOD-edge pass@1" in report
     assert "| base |" in report and "| RL |" in report
+    # RL's change against the base, each cell with its paired standard error
+    import re
+
+    change = report.split("Change against the base model")[1]
+    cells = next(line for line in change.splitlines() if line.startswith("| RL |")).split("|")[2:-1]
+    assert len(cells) == 6 and all(re.fullmatch(r" [+-]\d+\.\d ± \d+\.\d ", c) for c in cells[:4])
     assert "interplay rl " in report and "interplay pretrain " in report  # the exact commands
     assert "<table>" in (out / "report.html").read_text()
     assert (out / "demo_pass_at_k_process.png").stat().st_size > 1000

@@ -861,7 +861,8 @@ def _results(values: dict) -> dict:
 
 def test_findings_are_checked_by_rule_not_by_hand():
     from interplay.studies.document import Document
-    from interplay.studies.study_reports import _checks, _delta
+    from interplay.studies.report import change as _delta
+    from interplay.studies.study_reports import _checks
 
     evals = {"base": _results({"ID": (0.5, 0.90), "OOD-edge": (0.05, 0.30)}),
              "RL edge": _results({"ID": (0.5, 0.88), "OOD-edge": (0.10, 0.45)}),
@@ -889,6 +890,47 @@ def test_findings_are_checked_by_rule_not_by_hand():
     assert hard[1:] == ("+1.0", "|Δ| < 3.0", True)
 
 
+def test_changes_carry_paired_standard_errors_and_sharpening_must_clear_them(tmp_path):
+    """Each arm's change against the base shows its paired standard error (per-problem differences on the
+    same problems), and "RL on ID sharpens ID pass@1" needs a gain above twice it."""
+    import csv
+
+    from interplay.studies.report import paired_errors
+    from interplay.studies.study_reports import extrapolation_checks
+
+    def folder(name, c_process):  # four ID problems (op 2-3) with 4 samples each
+        path = tmp_path / name
+        path.mkdir()
+        with open(path / "per_problem.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "op", "context", "mode", "n", "c_outcome", "c_process"])
+            for i, c in enumerate(c_process):
+                w.writerow([f"p{i}", 2 + i % 2, "school", "forward", 4, c, c])
+        return path
+
+    from interplay.studies.report import problem_counts
+
+    dirs = {"base": folder("base", [0, 2, 3, 1]), "RL id": folder("id", [1, 3, 4, 2])}
+    evals = {"base": _results({"ID": (0.375, 0.75)}), "RL id": _results({"ID": (0.625, 1.0)})}
+    errors = paired_errors({label: problem_counts(d) for label, d in dirs.items()}, evals)
+    # an evaluation folder without per_problem.csv is counted from its samples
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "samples.jsonl").write_text("".join(
+        json.dumps({"id": p.id, "op": p.op, "context": p.context, "mode": p.mode, "outcome_correct": i < p.c_outcome,
+                    "process_correct": i < p.c_process}) + "\n"
+        for p in problem_counts(dirs["base"]) for i in range(p.n)))
+    assert problem_counts(old) == problem_counts(dirs["base"])
+    assert errors[("RL id", "ID", 1)] == 0.0  # every problem gained exactly one sample in four
+    # pass@8 with n = 4 is pass@4: 0/1/1/1 -> 1/1/1/1, differences 1, 0, 0, 0 (variance 1/4): s.e. 1/4
+    assert errors[("RL id", "ID", 8)] == pytest.approx(0.25)
+    rows = extrapolation_checks(evals, errors)
+    assert rows[2][1:] == ("+25.0 ± 0.0", "> 2 s.e.", True)
+    assert rows[1][1:] == ("+25.0 ± 25.0", "|Δ| < 3.0", False)
+    # the same +25.0 inside a wide noise band does not count as sharpening
+    assert extrapolation_checks(evals, {("RL id", "ID", 1): 0.15})[2][1:] == ("+25.0 ± 15.0", "> 2 s.e.", False)
+
+
 def test_allocation_claims_compare_the_share_groups():
     from interplay.studies.study_reports import _share_wins
 
@@ -897,6 +939,19 @@ def test_allocation_claims_compare_the_share_groups():
     edge = [0.05, 0.09, 0.07, 0.02, 0.01]  # OOD-edge pass@1 per arm
     evals = {f"β = {b:g}": _results({"OOD-edge": (v, 0.5)}) for b, v in zip((0, 0.2, 0.5, 0.8, 1), edge)}
     assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0.2 (0.090)", True)
+    # With per-problem counts the lead over the best arm outside the group (β = 0) must clear 2 s.e.
+    from interplay.verify.passk import ProblemCounts
+
+    def counts(cs):  # four problems at op 2, 10 samples each
+        return [ProblemCounts(f"p{i}", 2, "school", "forward", 10, c, c) for i, c in enumerate(cs)]
+
+    noisy = {f"β = {b:g}": counts([0, 0, 0, 0]) for b in (0.5, 0.8, 1)}
+    noisy |= {"β = 0.2": counts([4, 0, 0, 0]), "β = 0": counts([0, 0, 1, 1])}  # +0.05, differences .4 0 -.1 -.1
+    assert _share_wins(evals, plans, "OOD-edge", 1, light, noisy) == (
+        "best β = 0.2 (0.090); +5.0 ± 11.9 points over β = 0", False)
+    steady = noisy | {"β = 0.2": counts([1, 1, 2, 2])}  # +0.1 on every problem: s.e. 0
+    assert _share_wins(evals, plans, "OOD-edge", 1, light, steady) == (
+        "best β = 0.2 (0.090); +10.0 ± 0.0 points over β = 0", True)
     evals["β = 0"] = _results({"OOD-edge": (0.09, 0.5)})  # a tie with a pure arm is not a win
     assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0, 0.2 (0.090)", False)
     evals["β = 0"] = _results({"OOD-edge": (0.30, 0.5)})

@@ -97,3 +97,28 @@ def test_custom_op_ranges():
     problems = [ProblemCounts("a", 5, "zoo", "forward", 2, 2, 2)]
     table = aggregate_pass_at_k(problems, ks=[1], op_ranges={"easy": (1, 5)})
     assert {r["key"] for r in table if r["group"] == "op_range"} == {"easy"}
+
+
+def test_paired_difference_is_the_mean_per_problem_difference_with_its_standard_error():
+    from interplay.verify.passk import ProblemCounts, paired_difference
+
+    def counts(cs, ops=(2, 2, 3, 9)):
+        return [ProblemCounts(f"p{i}", op, "school", "forward", 4, c, c) for i, (c, op) in enumerate(zip(cs, ops))]
+
+    a, b = counts([4, 2, 1, 0]), counts([2, 2, 0, 0])
+    # pass@1 per problem: a 1, .5, .25, 0; b .5, .5, 0, 0 -> differences .5, 0, .25, 0
+    diff, se, n = paired_difference(a, b, "process", 1)
+    d = [0.5, 0.0, 0.25, 0.0]
+    mean = sum(d) / 4
+    assert (diff, n) == (pytest.approx(mean), 4)
+    assert se == pytest.approx((sum((x - mean) ** 2 for x in d) / 3 / 4) ** 0.5)
+    # op 2-3 only, and pass@2 = 1 - C(n-c, 2)/C(4, 2): a 1, 5/6, 1/2; b 5/6, 5/6, 0
+    diff, _, n = paired_difference(a, b, "outcome", 2, ops=(2, 3))
+    assert (diff, n) == (pytest.approx((1 / 6 + 0 + 0.5) / 3), 3)
+    # a constant shift has no spread: s.e. 0; problems only one side evaluated are left out
+    diff, se, n = paired_difference(counts([3, 3, 3, 3]), counts([1, 1, 1]), "process", 1)
+    assert (diff, se, n) == (pytest.approx(0.5), 0.0, 3)
+    assert paired_difference(a, b, "process", 1, ops=(9, 9))[1:] == (None, 1)
+    assert paired_difference(a, b, "process", 1, ops=(15, 20)) is None
+    with pytest.raises(UserError):
+        paired_difference(a, b, "answers", 1)

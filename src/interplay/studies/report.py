@@ -31,6 +31,60 @@ def pass_value(results: Mapping[str, Any], group: str, key: str, metric: str, k:
     return None
 
 
+# (label, op range, k) -> the paired standard error of that model's change against the base
+Errors = Mapping[tuple[str, str, int], float | None]
+
+
+def change(evals: Mapping[str, Mapping[str, Any]], label: str, op_range: str, k: int) -> float | None:
+    """Process pass@k of `label` minus the base model's on one op range (None when either is missing)."""
+    if label not in evals or "base" not in evals:
+        return None
+    a = pass_value(evals[label], "op_range", op_range, "process", k)
+    b = pass_value(evals["base"], "op_range", op_range, "process", k)
+    return None if a is None or b is None else a - b
+
+
+def points(value: float | None, se: float | None = None) -> str | None:
+    """A change in percentage points ("+1.2"), with its standard error when known ("+1.2 ± 0.8")."""
+    if value is None:
+        return None
+    return f"{100 * value:+.1f}" + ("" if se is None else f" ± {100 * se:.1f}")
+
+
+def paired_errors(counts: Mapping[str, Sequence[Any]], evals: Mapping[str, Mapping[str, Any]]
+                  ) -> dict[tuple[str, str, int], float | None]:
+    """(label, op range, k) -> the paired standard error of that model's process pass@k change against the
+    base over the range's problems (pass@1 and pass@k_max), from both evaluations' per-problem `counts`."""
+    from interplay.verify.passk import paired_difference
+
+    base = evals["base"]
+    kmax = max(base["ks"])
+    out: dict[tuple[str, str, int], float | None] = {}
+    for label in evals:
+        for name, (lo, hi) in base["op_ranges"].items():
+            for k in (1, kmax):
+                got = paired_difference(counts[label], counts["base"], "process", k, (lo, hi))
+                out[(label, name, k)] = None if got is None else got[1]
+    return out
+
+
+def add_changes(doc: Document, evals: Mapping[str, Mapping[str, Any]], errors: Errors) -> None:
+    """A table of each model's change against "base", process pass@1 and pass@k_max per op range, ± s.e."""
+    base = evals["base"]
+    kmax = max(base["ks"])
+    doc.heading(f"Change against the base model (process pass@1 / pass@{kmax}, percentage points)", 3)
+    doc.text("Each change is the mean over the range's problems of the model's pass@k minus the base model's on "
+             "the same problem, ± its paired standard error (the spread of those per-problem differences over "
+             "√problems: both the draw of the problems and of their completions). About ±2 s.e. is the noise band.")
+    header = ["model"] + [f"{r} Δ@{k}" for r in base["op_ranges"] for k in (1, kmax)]
+    rows = []
+    for label in evals:
+        if label != "base":
+            rows.append([label] + [points(change(evals, label, r, k), errors.get((label, r, k)))
+                                   for r in base["op_ranges"] for k in (1, kmax)])
+    doc.table(header, rows)
+
+
 def evaluated_ranges(evals: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The op ranges, in their order, that hold problems in at least one evaluation (an evaluation over
     op 2-10 with the paper's default ranges has nothing on OOD-edge 11-14: no empty columns for it)."""
@@ -145,6 +199,22 @@ def _samples(eval_dir: Path) -> list[dict[str, Any]]:
     """A finished evaluation's samples.jsonl (read only: a report never rewrites a stage's files)."""
     with open(Path(eval_dir) / "samples.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def problem_counts(eval_dir: Path) -> list[Any]:
+    """A finished evaluation's samples counted per problem (its per_problem.csv; samples.jsonl when an older
+    evaluation has none): what paired comparisons of two evaluations on the same problems need."""
+    import csv
+
+    from interplay.verify.passk import ProblemCounts, count_per_problem
+
+    path = Path(eval_dir) / "per_problem.csv"
+    if not path.is_file():
+        return count_per_problem(_samples(eval_dir))
+    with open(path, encoding="utf-8", newline="") as f:
+        return [ProblemCounts(row["id"], int(row["op"]) if row["op"] not in ("", None) else None, row["context"],
+                              row["mode"], int(row["n"]), int(row["c_outcome"]), int(row["c_process"]))
+                for row in csv.DictReader(f)]
 
 
 def regroup(eval_dir: Path, results: Mapping[str, Any], op_ranges: Mapping[str, tuple[int, int]]) -> dict[str, Any]:

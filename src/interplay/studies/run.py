@@ -38,6 +38,8 @@ def run_demo(preset: Preset, stages: list[Stage], out: Path) -> Document:
              "dependency-graph problems, then GRPO with the verifier's reward; both evaluated with "
              "process-verified pass@k. results.json is the RL model's evaluation; final/ its checkpoint.")
     report.add_model_section(doc, evals, out, "demo_pass_at_k")
+    counts = {"base": report.problem_counts(runner.dirs["eval-base"]), "RL": report.problem_counts(runner.dirs["eval-rl"])}
+    report.add_changes(doc, evals, report.paired_errors(counts, evals))
     doc.heading("RL run", 2)
     doc.table(*_rl_summary(runner.dirs["rl"]))
     doc.heading("Stages and run times", 2)

@@ -65,56 +65,44 @@ def _extrapolation(doc, preset, recipe, runner, evals, out) -> None:
     doc.text("Figure 3 of the paper: RL on the edge range lifts pass@k at large k on OOD-edge; RL on ID data "
              "sharpens pass@1 there without lifting pass@k_max; nothing moves on OOD-hard.")
     report.add_model_section(doc, evals, out, "extrapolation")
-    _deltas(doc, evals)
     if evals.get("base") is not None:
-        _checks(doc, extrapolation_checks(evals))
+        errors = report.paired_errors(_problem_counts(runner, recipe, evals), evals)
+        report.add_changes(doc, evals, errors)
+        _checks(doc, extrapolation_checks(evals, errors))
 
 
-def extrapolation_checks(evals: dict[str, Any]) -> list[tuple[str, str | None, str, bool | None]]:
+def _problem_counts(runner: StageRunner, recipe: Recipe, evals: dict[str, Any]) -> dict[str, list[Any]]:
+    """label -> that evaluation's per-problem counts (for paired comparisons on the same problems)."""
+    return {label: report.problem_counts(runner.dirs[recipe.evals[label]]) for label in evals}
+
+
+def extrapolation_checks(evals: dict[str, Any], errors: report.Errors | None = None
+                         ) -> list[tuple[str, str | None, str, bool | None]]:
     """Figure 3's claims as rules: the issue's two (edge lifts OOD-edge pass@k_max by 10 points; ID leaves ID
     pass@k_max within 3), then the rest of the paper's sentence: RL on ID sharpens ID pass@1, and RL on the
-    hard range moves nothing on OOD-hard."""
+    hard range moves nothing on OOD-hard. With `errors` (paired standard errors), each measured change shows
+    its error, and "sharpens" asks for a gain above twice it: a change inside the noise is not a sharpening."""
+    errors = errors or {}
     kmax = max(evals["base"]["ks"])
-    edge = _delta(evals, "RL edge", "OOD-edge", kmax)
-    id_ = _delta(evals, "RL id", "ID", kmax)
-    sharp = _delta(evals, "RL id", "ID", 1)
-    hard = _delta(evals, "RL hard", "OOD-hard", kmax)
+    edge = report.change(evals, "RL edge", "OOD-edge", kmax)
+    id_ = report.change(evals, "RL id", "ID", kmax)
+    sharp = report.change(evals, "RL id", "ID", 1)
+    hard = report.change(evals, "RL hard", "OOD-hard", kmax)
+    sharp_se = errors.get(("RL id", "ID", 1))
+    if sharp is None:
+        sharp_ok = None
+    else:
+        sharp_ok = sharp > 0 if sharp_se is None else sharp > 2 * sharp_se
     return [
-        (f"RL on the edge range raises OOD-edge process pass@{kmax} by at least 10 points", _pts(edge), ">= +10.0",
-         None if edge is None else edge >= 0.10),
-        (f"RL on the ID range moves ID process pass@{kmax} by less than 3 points", _pts(id_), "|Δ| < 3.0",
-         None if id_ is None else abs(id_) < 0.03),
-        ("RL on the ID range sharpens ID process pass@1", _pts(sharp), "> 0", None if sharp is None else sharp > 0),
-        (f"RL on the hard range moves OOD-hard process pass@{kmax} by less than 3 points", _pts(hard), "|Δ| < 3.0",
-         None if hard is None else abs(hard) < 0.03),
+        (f"RL on the edge range raises OOD-edge process pass@{kmax} by at least 10 points",
+         report.points(edge, errors.get(("RL edge", "OOD-edge", kmax))), ">= +10.0", None if edge is None else edge >= 0.10),
+        (f"RL on the ID range moves ID process pass@{kmax} by less than 3 points",
+         report.points(id_, errors.get(("RL id", "ID", kmax))), "|Δ| < 3.0", None if id_ is None else abs(id_) < 0.03),
+        ("RL on the ID range sharpens ID process pass@1", report.points(sharp, sharp_se),
+         "> 0" if sharp_se is None else "> 2 s.e.", sharp_ok),
+        (f"RL on the hard range moves OOD-hard process pass@{kmax} by less than 3 points",
+         report.points(hard, errors.get(("RL hard", "OOD-hard", kmax))), "|Δ| < 3.0", None if hard is None else abs(hard) < 0.03),
     ]
-
-
-def _deltas(doc: Document, evals: dict[str, Any]) -> None:
-    base = evals.get("base")
-    if base is None:
-        return
-    kmax = max(base["ks"])
-    doc.heading(f"Change against the base model (process pass@1 / pass@{kmax}, percentage points)", 3)
-    header = ["model"] + [f"{r} Δ@{k}" for r in base["op_ranges"] for k in (1, kmax)]
-    rows = []
-    for label in evals:
-        if label != "base":
-            rows.append([label] + [_pts(_delta(evals, label, r, k)) for r in base["op_ranges"] for k in (1, kmax)])
-    doc.table(header, rows)
-
-
-def _delta(evals: dict[str, Any], label: str, op_range: str, k: int) -> float | None:
-    """Process pass@k of `label` minus the base model's on one op range (None when either is missing)."""
-    if label not in evals or "base" not in evals:
-        return None
-    a = report.pass_value(evals[label], "op_range", op_range, "process", k)
-    b = report.pass_value(evals["base"], "op_range", op_range, "process", k)
-    return None if a is None or b is None else a - b
-
-
-def _pts(value: float | None) -> str | None:
-    return None if value is None else f"{100 * value:+.1f}"
 
 
 def _checks(doc: Document, rows: list[tuple[str, Any, str, bool | None]]) -> None:
@@ -130,9 +118,11 @@ def _checks(doc: Document, rows: list[tuple[str, Any, str, bool | None]]) -> Non
 
 
 def _share_wins(evals: dict[str, Any], plans: list[dict[str, Any]], op_range: str, k: int,
-                group: Any) -> tuple[str | None, bool | None]:
+                group: Any, counts: Mapping[str, list[Any]] | None = None) -> tuple[str | None, bool | None]:
     """Does the best allocation arm on `op_range` (process pass@k) have a share β in `group`, strictly above
-    every arm outside it? (measured text, verdict); n/a when an arm is missing or no arm scores above 0."""
+    every arm outside it? (measured text, verdict); n/a when an arm is missing or no arm scores above 0.
+    With the evaluations' per-problem `counts`, the margin over the best arm outside the group is paired
+    problem by problem and must exceed twice its standard error: a lead inside the noise is no win."""
     values = {}
     for plan in plans:
         label = f"β = {plan['rl_share']:g}"
@@ -148,7 +138,19 @@ def _share_wins(evals: dict[str, Any], plans: list[dict[str, Any]], op_range: st
     measured = f"best β = {', '.join(f'{b:g}' for b in best)} ({top:.3f})"
     if not inside or not outside:
         return measured, None
-    return measured, max(inside) > max(outside)
+    win = max(inside) > max(outside)
+    if counts is not None and win:
+        from interplay.verify.passk import paired_difference
+
+        ahead = max((beta for beta in values if group(beta)), key=values.get)
+        runner_up = max((beta for beta in values if not group(beta)), key=values.get)
+        label, other = f"β = {ahead:g}", f"β = {runner_up:g}"
+        lo, hi = evals[label]["op_ranges"][op_range]
+        got = paired_difference(counts[label], counts[other], "process", k, (lo, hi))
+        if got is not None and got[1] is not None:
+            measured += f"; {report.points(got[0], got[1])} points over {other}"
+            win = got[0] > 2 * got[1]
+    return measured, win
 
 
 def _context(doc, preset, recipe, runner, evals, out) -> None:
@@ -277,10 +279,10 @@ def context_checks(series: dict[str, list[float | None]], exposures: list[str], 
                            None if after is None else f"{100 * after:.1f}", "< 5.0", None if after is None else after < 0.05))
         elif float(e) < 1:
             checks.append((f"{e}% exposure: RL adds less than 5 points to B's process pass@{kmax} ({where})",
-                           _pts(change), "< +5.0", None if change is None else change < 0.05))
+                           report.points(change), "< +5.0", None if change is None else change < 0.05))
         else:
             checks.append((f"{e}% exposure: RL raises B's process pass@{kmax} ({where}) by at least 20 points",
-                           _pts(change), ">= +20.0", None if change is None else change >= 0.20))
+                           report.points(change), ">= +20.0", None if change is None else change >= 0.20))
     return checks
 
 
@@ -330,14 +332,17 @@ def _allocation(doc, preset, recipe, runner, evals, out) -> None:
         doc.image(f"allocation_{r}.png", f"{r}: process pass@1 and pass@{kmax} per allocation (Figure 6/18)")
     spent = [p["mid_steps"] * p["mid_tokens_per_step"] + p["rl_steps"] * per_rl for p in plans]
     spread = (max(spent) - min(spent)) / max(spent) if spent and max(spent) else None
-    light = _share_wins(evals, plans, "OOD-edge", 1, lambda beta: 0 < beta <= 0.5)
-    heavy = _share_wins(evals, plans, "OOD-hard", kmax, lambda beta: beta > 0.5)
+    counts = _problem_counts(runner, recipe, evals)
+    if "base" in evals:
+        report.add_changes(doc, evals, report.paired_errors(counts, evals))
+    light = _share_wins(evals, plans, "OOD-edge", 1, lambda beta: 0 < beta <= 0.5, counts)
+    heavy = _share_wins(evals, plans, "OOD-hard", kmax, lambda beta: beta > 0.5, counts)
     _checks(doc, [("the arms cost the same token equivalents (spread of 'spent' over the arms)",
                    None if spread is None else f"{100 * spread:.2f}%", "< 1%", None if spread is None else spread < 0.01),
                   ("mid-training plus light RL gives the best OOD-edge process pass@1", light[0],
-                   "best arm has 0 < β ≤ 0.5, above every other arm", light[1]),
+                   "best arm has 0 < β ≤ 0.5, ahead of every other arm by more than 2 s.e.", light[1]),
                   (f"heavy RL wins on OOD-hard (process pass@{kmax})", heavy[0],
-                   "best arm has β > 0.5, above every other arm", heavy[1])])
+                   "best arm has β > 0.5, ahead of every other arm by more than 2 s.e.", heavy[1])])
     report.add_model_section(doc, evals, out, "allocation")
 
 

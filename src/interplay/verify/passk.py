@@ -143,3 +143,35 @@ def aggregate_pass_at_k(
                     }
                 )
     return out
+
+
+def paired_difference(
+    a: Iterable[ProblemCounts], b: Iterable[ProblemCounts], metric: str, k: int, ops: tuple[int, int] | None = None
+) -> tuple[float, float | None, int] | None:
+    """Mean pass@k of `a` minus `b` over the problems both evaluated (ops lo-hi only, when given), with its
+    standard error: (difference, s.e., problems), s.e. None under two problems, None without a shared problem.
+
+    Two models evaluated on the same problems differ problem by problem; the spread of those per-problem
+    differences, over sqrt(problems), is the paired standard error of the mean difference. It counts both
+    the draw of the problems and the draw of each problem's n completions, and is much smaller than two
+    unpaired errors, since a problem's difficulty cancels in its own difference.
+    """
+    if metric not in ("outcome", "process"):
+        raise UserError(f"pass@k: metric must be 'outcome' or 'process', got {metric!r}")
+    field = f"c_{metric}"
+    theirs = {p.id: p for p in b}
+    diffs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # k > n uses k = n, as everywhere else
+        for p in a:
+            q = theirs.get(p.id)
+            if q is None or (ops is not None and (p.op is None or not ops[0] <= p.op <= ops[1])):
+                continue
+            diffs.append(pass_at_k(p.n, getattr(p, field), k) - pass_at_k(q.n, getattr(q, field), k))
+    if not diffs:
+        return None
+    mean = math.fsum(diffs) / len(diffs)
+    if len(diffs) < 2:
+        return mean, None, 1
+    var = math.fsum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+    return mean, math.sqrt(var / len(diffs)), len(diffs)
