@@ -786,7 +786,7 @@ def test_pretraining_exposure_counts_the_b_problems_a_base_model_read(tmp_path):
     assert pretraining_exposure(None, None, "school") is None
 
 
-def test_context_criteria_average_over_the_rl_ops():
+def test_context_criteria_average_over_the_rl_ops(tmp_path):
     """The context checks average B's process pass@k over the ops RL trained on, so ops no model solves
     do not dilute a change; 0% must stay under 5 points, 0.1% must gain less than 5, >= 1% must rise by 20."""
     from interplay.studies.study_reports import context_checks, context_series
@@ -806,6 +806,31 @@ def test_context_criteria_average_over_the_rl_ops():
     # Over every op the same runs read half as large: 0% passes, 1% fails.
     everywhere = context_checks(context_series(by_label, exposures, 8, [2, 3, 4, 5]), exposures, 8, "mean over ops")
     assert [(c[1], c[3]) for c in everywhere] == [("2.5", True), ("+25.0", False), ("+15.0", False)]
+    # with paired standard errors the changes show them; the rules do not move
+    shown = context_checks(rl_ops, exposures, 8, "mean over op 2-3", [0.01, 0.02, 0.2])
+    assert [(c[1], c[3]) for c in shown] == [("5.0", False), ("+50.0 ± 2.0", False), ("+30.0 ± 20.0", True)]
+    # The errors come from the evaluations' per-problem counts of context B only, op by op.
+    import csv
+    from types import SimpleNamespace
+
+    from interplay.studies.study_reports import context_errors
+
+    def folder(name, rows):  # (op, context, c_process) with n = 4
+        path = tmp_path / name
+        path.mkdir()
+        with open(path / "per_problem.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "op", "context", "mode", "n", "c_outcome", "c_process"])
+            w.writerows([f"p{i}", op, ctx, "forward", 4, c, c] for i, (op, ctx, c) in enumerate(rows))
+        return path
+
+    base = folder("base", [(2, "zoo", 0), (2, "zoo", 0), (3, "zoo", 0), (3, "zoo", 0), (2, "school", 0)])
+    rl = folder("rl", [(2, "zoo", 4), (2, "zoo", 0), (3, "zoo", 1), (3, "zoo", 1), (2, "school", 4)])
+    runner = SimpleNamespace(dirs={"eval-base-b1": base, "eval-rl-b1": rl})
+    recipe = SimpleNamespace(evals={"base 1%": "eval-base-b1", "RL 1%": "eval-rl-b1", "base 0%": "eval-base-b0",
+                                    "RL 0%": "eval-rl-b0"})
+    # pass@1 differences: op 2 (1, 0): s.e. 0.5; op 3 (.25, .25): s.e. 0 -> sqrt(0.25 + 0) / 2; 0%: not run
+    assert context_errors(runner, recipe, ["1", "0"], "zoo", 1, [2, 3]) == [pytest.approx(0.25), None]
     # The recipe hands the preset's rl_ops to the report, and refuses a malformed one before anything runs.
     preset = Preset.load(preset_path("study", "cpu"))
     assert study_recipe("context", preset).extra["rl_ops"] == [2, 6]

@@ -122,3 +122,20 @@ def test_paired_difference_is_the_mean_per_problem_difference_with_its_standard_
     assert paired_difference(a, b, "process", 1, ops=(15, 20)) is None
     with pytest.raises(UserError):
         paired_difference(a, b, "answers", 1)
+
+
+def test_paired_difference_over_ops_averages_the_ops_and_combines_their_errors():
+    from interplay.verify.passk import ProblemCounts, paired_difference, paired_difference_over_ops
+
+    def counts(cs, ops):
+        return [ProblemCounts(f"p{i}", op, "school", "forward", 4, c, c) for i, (c, op) in enumerate(zip(cs, ops))]
+
+    ops = [2, 2, 2, 3, 3]  # op 2 has three problems, op 3 two: a mean of op means, not of problems
+    a, b = counts([4, 2, 1, 4, 0], ops), counts([2, 2, 0, 1, 0], ops)
+    two, three = paired_difference(a, b, "process", 1, (2, 2)), paired_difference(a, b, "process", 1, (3, 3))
+    mean, se = paired_difference_over_ops(a, b, "process", 1, [2, 3, 9])  # op 9: nothing there
+    assert mean == pytest.approx((two[0] + three[0]) / 2) and two[0] != three[0]
+    assert se == pytest.approx((two[1] ** 2 + three[1] ** 2) ** 0.5 / 2)
+    assert paired_difference_over_ops(a, b, "process", 1, [9]) is None
+    single = counts([4], [2]), counts([0], [2])
+    assert paired_difference_over_ops(*single, "process", 1, [2]) == (1.0, None)  # one problem: no s.e.

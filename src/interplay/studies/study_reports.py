@@ -194,7 +194,8 @@ def _context(doc, preset, recipe, runner, evals, out) -> None:
     series = context_series(by_label, exposures, kmax, scope)
     report.plot_bars(labels, series, out / "context_b.png", f"process pass@{kmax} on B ({where})")
     doc.image("context_b.png", f"process pass@{kmax} on context B, {where}, by exposure")
-    _checks(doc, context_checks(series, exposures, kmax, where))
+    _checks(doc, context_checks(series, exposures, kmax, where,
+                                context_errors(runner, recipe, exposures, b, kmax, scope)))
     doc.heading("All contexts", 2)
     evals, ranges = context_ranges(recipe, runner.dirs, evals)
     if ranges is not None:
@@ -267,22 +268,43 @@ def context_series(by_label: dict[str, dict[int, dict[str, float]]], exposures: 
             for kind in ("base", "RL")}
 
 
+def context_errors(runner: StageRunner, recipe: Recipe, exposures: list[str], context: str, kmax: int,
+                   ops: list[int]) -> list[float | None]:
+    """Per exposure, the paired standard error of RL's change to B's process pass@kmax averaged over `ops`
+    (each op's per-problem differences on the same B problems, combined as a mean of op means)."""
+    from interplay.verify.passk import paired_difference_over_ops
+
+    out: list[float | None] = []
+    for e in exposures:
+        dirs = [runner.dirs.get(recipe.evals.get(f"{kind} {e}%", "")) for kind in ("RL", "base")]
+        if any(d is None for d in dirs):
+            out.append(None)
+            continue
+        rl, base = ([p for p in report.problem_counts(d) if p.context == context] for d in dirs)
+        got = paired_difference_over_ops(rl, base, "process", kmax, ops)
+        out.append(None if got is None else got[1])
+    return out
+
+
 def context_checks(series: dict[str, list[float | None]], exposures: list[str], kmax: int,
-                   where: str) -> list[tuple[str, Any, str, bool | None]]:
+                   where: str, errors: list[float | None] | None = None) -> list[tuple[str, Any, str, bool | None]]:
     """Issue 7's context criteria: 0% exposure leaves B near zero after RL; >= 1% raises it by 20 points; and the
-    paper's other non-transfer arm: at 0.1%, RL adds less than 5 points to B (whatever the base knew of it)."""
+    paper's other non-transfer arm: at 0.1%, RL adds less than 5 points to B (whatever the base knew of it).
+    `errors` (per exposure, paired s.e. of RL's change) are shown beside the changes; the rules stay fixed."""
     checks: list[tuple[str, Any, str, bool | None]] = []
-    for e, before, after in zip(exposures, series[f"base pass@{kmax}"], series[f"RL pass@{kmax}"], strict=True):
+    errors = errors or [None] * len(exposures)
+    for e, before, after, se in zip(exposures, series[f"base pass@{kmax}"], series[f"RL pass@{kmax}"], errors,
+                                    strict=True):
         change = None if before is None or after is None else after - before
         if float(e) == 0:
             checks.append((f"0% exposure: after RL, B stays near zero (process pass@{kmax}, {where})",
                            None if after is None else f"{100 * after:.1f}", "< 5.0", None if after is None else after < 0.05))
         elif float(e) < 1:
             checks.append((f"{e}% exposure: RL adds less than 5 points to B's process pass@{kmax} ({where})",
-                           report.points(change), "< +5.0", None if change is None else change < 0.05))
+                           report.points(change, se), "< +5.0", None if change is None else change < 0.05))
         else:
             checks.append((f"{e}% exposure: RL raises B's process pass@{kmax} ({where}) by at least 20 points",
-                           report.points(change), ">= +20.0", None if change is None else change >= 0.20))
+                           report.points(change, se), ">= +20.0", None if change is None else change >= 0.20))
     return checks
 
 

@@ -175,3 +175,19 @@ def paired_difference(
         return mean, None, 1
     var = math.fsum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
     return mean, math.sqrt(var / len(diffs)), len(diffs)
+
+
+def paired_difference_over_ops(
+    a: Iterable[ProblemCounts], b: Iterable[ProblemCounts], metric: str, k: int, ops: Iterable[int]
+) -> tuple[float, float | None] | None:
+    """The mean over `ops` of each op's paired pass@k difference (a - b), with its standard error: the s.e.
+    of a mean of per-op means, sqrt(sum of the ops' squared s.e.) / ops. For reports that average by op
+    rather than by problem; ops neither evaluated are left out, None when none is left."""
+    a, b = list(a), list(b)
+    per_op = [got for op in ops if (got := paired_difference(a, b, metric, k, (op, op))) is not None]
+    if not per_op:
+        return None
+    mean = math.fsum(d for d, _, _ in per_op) / len(per_op)
+    if any(se is None for _, se, _ in per_op):
+        return mean, None
+    return mean, math.sqrt(math.fsum(se * se for _, se, _ in per_op)) / len(per_op)
