@@ -153,8 +153,8 @@ def paired_difference(
 
     Two models evaluated on the same problems differ problem by problem; the spread of those per-problem
     differences, over sqrt(problems), is the paired standard error of the mean difference. It counts both
-    the draw of the problems and the draw of each problem's n completions, and is much smaller than two
-    unpaired errors, since a problem's difficulty cancels in its own difference.
+    the draw of the problems and the draw of each problem's n completions, and is usually far smaller than
+    two unpaired errors, since a problem's difficulty largely cancels in its own difference.
     """
     if metric not in ("outcome", "process"):
         raise UserError(f"pass@k: metric must be 'outcome' or 'process', got {metric!r}")
