@@ -118,6 +118,9 @@ def test_tables_from_scripted_completions(setup, tmp_path):
             assert cell[(group, key, "outcome", k)] == pytest.approx(_pass(6, 4, k), abs=1e-6)
             assert cell[(group, key, "process", k)] == pytest.approx(_pass(6, 3, k), abs=1e-6)
     assert ("op_range", "OOD-hard", "outcome", 1) not in cell  # no problem there
+    # each value's standard error over its problems: three identical problems spread 0; one problem has none
+    se = {(r["group"], r["key"], r["metric"], int(r["k"])): r["se"] for r in table}
+    assert float(se[("overall", "all", "outcome", 1)]) == 0.0 and se[("op", "2", "outcome", 1)] == ""
 
     errors = {(r["group"], r["key"]): r for r in _read_csv(out / "errors.csv")}
     overall = errors[("overall", "all")]
@@ -148,6 +151,7 @@ def test_tables_from_scripted_completions(setup, tmp_path):
         for pic in pics:
             assert (out / pic["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "right answer, wrong process" in (out / "report.md").read_text()
+    assert f"| overall | 3 | {_pass(6, 4, 1):.3f} ± 0.000 |" in (out / "report.md").read_text()
 
 
 def _has(row, kind) -> bool:

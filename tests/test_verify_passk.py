@@ -82,6 +82,12 @@ def test_aggregation_per_op_context_range_and_overall():
     assert get[("mode", "forward", "process", 1)] == (pytest.approx(0.25), 1)
     groups = [r["group"] for r in table]
     assert groups.index("overall") < groups.index("op_range") < groups.index("op")
+    # each row's standard error over its problems: outcome pass@1 is 0.5 and 0 -> sd 0.354 / sqrt(2) = 0.25;
+    # a group of one problem has none
+    se = {(r["group"], r["key"], r["metric"], r["k"]): r["se"] for r in table}
+    assert se[("overall", "all", "outcome", 1)] == pytest.approx(0.25)
+    assert se[("overall", "all", "process", 1)] == pytest.approx(0.125)  # 0.25 and 0: sd 0.177 / sqrt(2)
+    assert se[("op", "3", "outcome", 1)] is None
 
 
 def test_aggregation_warns_once_when_k_exceeds_some_n():

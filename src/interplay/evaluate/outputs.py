@@ -114,18 +114,25 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "",
         f"Model `{s['model']}` on `{s['problems']}` ({results['problems']} problems × n={s['n']}, "
         f"temperature {s['temperature']}, top-p {s['top_p']}, top-k {s['top_k']}, "
-        f"max {s['max_new_tokens']} new tokens, seed {s['seed']}).",
+        f"max {s['max_new_tokens']} new tokens, seed {s['seed']}). Each pass@k ± its standard error over the "
+        "group's problems (pass_at_k.csv's `se`).",
         "",
         f"| group | problems | outcome pass@{k1} | outcome pass@{kmax} | process pass@{k1} | process pass@{kmax} |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     sizes = {(r["group"], r["key"]): r["problems"] for r in results["tables"]["pass_at_k"]}
+    # results.json written before the `se` column existed has none: the values alone, as then
+    errors = {(r["group"], r["key"], r["metric"], r["k"]): r.get("se") for r in results["tables"]["pass_at_k"]}
     for (group, key), size in sizes.items():
         if group not in ("overall", "op_range", "op"):
             continue
         label = "overall" if group == "overall" else f"{group} {key}"
-        cells = [look[(group, key, m, k)] for m in ("outcome", "process") for k in (k1, kmax)]
-        lines.append(f"| {label} | {size} | " + " | ".join(f"{c:.3f}" for c in (cells[0], cells[1], cells[2], cells[3])) + " |")
+        cells = []
+        for m in ("outcome", "process"):
+            for k in (k1, kmax):
+                se = errors[(group, key, m, k)]
+                cells.append(f"{look[(group, key, m, k)]:.3f}" + ("" if se is None else f" ± {se:.3f}"))
+        lines.append(f"| {label} | {size} | " + " | ".join(cells) + " |")
     lines += ["", "![pass@k by op range](pass_at_k.png)", "", "![pass by op](pass_by_op.png)", "", "## Errors", ""]
     lines.append("| group | samples | " + " | ".join(report.ERROR_KINDS) + " | right answer, wrong process |")
     lines.append("|---|---:|" + "---:|" * (len(report.ERROR_KINDS) + 1))

@@ -86,7 +86,8 @@ def aggregate_pass_at_k(
 ) -> list[dict[str, Any]]:
     """Mean pass@k over problems, per op, context, mode, op range and overall.
 
-    Returns rows {"group", "key", "metric" ("outcome"|"process"), "k", "pass_at_k", "problems"},
+    Returns rows {"group", "key", "metric" ("outcome"|"process"), "k", "pass_at_k", "problems", "se"} (se:
+    the standard error of pass_at_k over the group's problems, None for a single problem),
     sorted by group then key then metric then k. Warns once when some k exceeds some problem's n.
     """
     problems = list(problems)
@@ -132,17 +133,29 @@ def aggregate_pass_at_k(
         rows = buckets[gk]
         for metric in ("outcome", "process"):
             for k in ks:
+                values = [s[(metric, k)] for s in rows]
                 out.append(
                     {
                         "group": gk[0],
                         "key": gk[1],
                         "metric": metric,
                         "k": k,
-                        "pass_at_k": math.fsum(s[(metric, k)] for s in rows) / len(rows),
-                        "problems": len(rows),
+                        "pass_at_k": math.fsum(values) / len(values),
+                        "problems": len(values),
+                        "se": standard_error(values),
                     }
                 )
     return out
+
+
+def standard_error(values: Sequence[float]) -> float | None:
+    """Standard error of a mean over problems: the sample standard deviation of the per-problem values over
+    sqrt(problems), None under two problems. For pass@k it counts the draw of the problems and of their n
+    completions; two models on the same problems compare more tightly with `paired_difference`."""
+    if len(values) < 2:
+        return None
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
 
 
 def paired_difference(
@@ -170,11 +183,7 @@ def paired_difference(
             diffs.append(pass_at_k(p.n, getattr(p, field), k) - pass_at_k(q.n, getattr(q, field), k))
     if not diffs:
         return None
-    mean = math.fsum(diffs) / len(diffs)
-    if len(diffs) < 2:
-        return mean, None, 1
-    var = math.fsum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
-    return mean, math.sqrt(var / len(diffs)), len(diffs)
+    return math.fsum(diffs) / len(diffs), standard_error(diffs), len(diffs)
 
 
 def paired_difference_over_ops(
