@@ -8,8 +8,8 @@ and study configs read its `op_ranges`) and, with --edge-out, the edge-of-compet
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from interplay.errors import UserError
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         per_op_from_pass_table,
         propose_ladder,
     )
+    from interplay.evaluate.report import read_per_problem
 
     eval_dir = Path(args.eval_dir)
     if args.model or args.problems:
@@ -72,15 +73,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"wrote {out}")
     if args.edge_out:
-        with (eval_dir / "per_problem.csv").open(encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = [asdict(p) for p in read_per_problem(eval_dir / "per_problem.csv")]
         kept = edge_of_competence(rows, k, metric=args.metric, max_pass_1=args.edge_p1, min_pass_k=args.edge_pk)
         edge_path = Path(args.edge_out)
         edge_path.parent.mkdir(parents=True, exist_ok=True)
         with edge_path.open("w", encoding="utf-8") as f:
             for row in kept:
-                row = {**row, "op": int(row["op"]), "n": int(row["n"]), "c_outcome": int(row["c_outcome"]),
-                       "c_process": int(row["c_process"])}
                 f.write(json.dumps(row) + "\n")
         print(f"edge of competence: {len(kept)} of {len(rows)} problems -> {edge_path}")
     return 0

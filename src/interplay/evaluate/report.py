@@ -129,6 +129,16 @@ def per_problem_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     ]
 
 
+def read_per_problem(path: Path) -> list[Any]:
+    """per_problem.csv (as `per_problem_table` wrote it) back as `ProblemCounts`, ints where they were ints."""
+    from interplay.verify.passk import ProblemCounts
+
+    with Path(path).open(encoding="utf-8", newline="") as f:
+        return [ProblemCounts(row["id"], int(row["op"]) if row["op"] else None, row["context"], row["mode"],
+                              int(row["n"]), int(row["c_outcome"]), int(row["c_process"]))
+                for row in csv.DictReader(f)]
+
+
 def pass_table(
     rows: Sequence[Mapping[str, Any]], ks: Sequence[int], op_ranges: Mapping[str, tuple[int, int]]
 ) -> list[dict[str, Any]]:

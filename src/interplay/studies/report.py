@@ -60,7 +60,7 @@ def paired_errors(counts: Mapping[str, Sequence[Any]], evals: Mapping[str, Mappi
     base = evals["base"]
     kmax = max(base["ks"])
     out: dict[tuple[str, str, int], float | None] = {}
-    for label in evals:
+    for label in (label for label in evals if label != "base"):
         for name, (lo, hi) in base["op_ranges"].items():
             for k in (1, kmax):
                 got = paired_difference(counts[label], counts["base"], "process", k, (lo, hi))
@@ -204,17 +204,11 @@ def _samples(eval_dir: Path) -> list[dict[str, Any]]:
 def problem_counts(eval_dir: Path) -> list[Any]:
     """A finished evaluation's samples counted per problem (its per_problem.csv; samples.jsonl when an older
     evaluation has none): what paired comparisons of two evaluations on the same problems need."""
-    import csv
-
-    from interplay.verify.passk import ProblemCounts, count_per_problem
+    from interplay.evaluate.report import read_per_problem
+    from interplay.verify.passk import count_per_problem
 
     path = Path(eval_dir) / "per_problem.csv"
-    if not path.is_file():
-        return count_per_problem(_samples(eval_dir))
-    with open(path, encoding="utf-8", newline="") as f:
-        return [ProblemCounts(row["id"], int(row["op"]) if row["op"] not in ("", None) else None, row["context"],
-                              row["mode"], int(row["n"]), int(row["c_outcome"]), int(row["c_process"]))
-                for row in csv.DictReader(f)]
+    return read_per_problem(path) if path.is_file() else count_per_problem(_samples(eval_dir))
 
 
 def regroup(eval_dir: Path, results: Mapping[str, Any], op_ranges: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
