@@ -711,6 +711,40 @@ def test_the_rewards_findings_ask_about_hacking_among_right_answers_too():
     assert rewards_checks({"RL outcome": evaluation(right=8, hacked=2)})[0][3] is None  # a missing arm
 
 
+def test_rate_difference_pairs_the_error_rates_problem_by_problem():
+    """strict minus outcome on each shared problem, then mean ± sd/sqrt(problems), worked by hand; the mean
+    equals the difference of the pooled rates the error table reports when every problem has the same n."""
+    from interplay.evaluate.report import error_table
+    from interplay.studies.report import rate_difference
+    from interplay.studies.study_reports import rewards_checks
+
+    def rows(per_problem, op=4):  # problem id -> dependency flags of its samples
+        return [{"id": pid, "op": op, "outcome_correct": True, "process_correct": not flag, "parse_ok": True,
+                 "errors": {"dependency": flag}} for pid, flags in per_problem.items() for flag in flags]
+
+    strict = rows({"p1": [1, 0, 0, 0], "p2": [0, 0, 0, 0], "p3": [1, 1, 0, 0]}) + rows({"x": [1, 1, 1, 1]}, op=9)
+    outcome = rows({"p1": [1, 1, 0, 0], "p2": [1, 0, 0, 0], "p3": [1, 1, 1, 0], "p4": [1, 1, 1, 1]})
+    # Shared problems at op 4-6: p1 -0.25, p2 -0.25, p3 -0.25 -> mean -0.25, sd 0 (p4 has no strict samples,
+    # x is outside the range).
+    diff, se, problems = rate_difference(strict, outcome, "dependency", (4, 6))
+    assert (problems, diff, se) == (3, pytest.approx(-0.25), pytest.approx(0.0))
+    outcome[0]["errors"]["dependency"], outcome[0]["process_correct"] = False, True  # diffs now 0, -0.25, -0.25
+    diff, se, _ = rate_difference(strict, outcome, "dependency", (4, 6))
+    # mean -1/6; squared deviations 1/36 + 2/144 = 1/24, over n - 1 = 2 and n = 3: 1/144, s.e. 1/12
+    assert diff == pytest.approx(-1 / 6) and se == pytest.approx(1 / 12)
+    # The same flag definition as the table: right answer with a wrong process (every dependency flag here).
+    assert rate_difference(strict, outcome, "right_answer_wrong_process", (4, 6))[0] == pytest.approx(-1 / 6)
+    assert rate_difference(strict, outcome, "dependency", (7, 8)) is None  # no shared problem
+    pooled = {name: next(r["dependency"] for r in error_table(rows_, {"OOD-edge": (4, 6)})
+                         if r["key"] == "OOD-edge") for name, rows_ in (("s", strict), ("o", outcome[:12]))}
+    assert pooled["s"] - pooled["o"] == pytest.approx(diff)
+    evals = {label: {"tables": {"errors": error_table(r, {"OOD-edge": (4, 6)})}}
+             for label, r in (("RL strict", strict), ("RL outcome", outcome[:12]))}  # the same problems
+    got = rewards_checks(evals, {"dependency": (diff, se, 3)})[0]
+    assert got[1] == f"0.250 vs 0.417 ({100 * diff:+.1f} ± {100 * se:.1f} points, paired over 3 problems)", got
+    assert got[3] is True
+
+
 @pytest.mark.parametrize("preset", ["ci", "demo", "cpu", "paper"])
 def test_every_training_stage_of_every_study_has_a_valid_config(preset):
     """A stage whose command cannot load its config fails only when the study reaches it, possibly after
@@ -1093,3 +1127,18 @@ def test_study_set_replaces_preset_fields_and_keeps_the_other_stages(capsys, mon
     monkeypatch.setattr(seeds_module, "run_seeds", lambda *a, **kw: seen.append(kw["overrides"]))
     assert main(["study", "rewards", "--preset", "cpu", "--out", "x", "--seeds", "0,1", "--set", "eval.n=8"]) == 0
     assert seen == [["eval.n=8"]]
+
+
+def test_range_table_cells_carry_the_standard_error_when_the_evaluation_recorded_it():
+    from interplay.studies.report import range_table
+
+    def results(se):
+        rows = [{"group": "op_range", "key": "ID", "metric": "process", "k": k, "pass_at_k": v, "problems": 30,
+                 **({} if se is False else {"se": se})} for k, v in ((1, 0.25), (4, 0.5))]
+        return {"ks": [1, 4], "tables": {"pass_at_k": rows}, "op_ranges": {"ID": [2, 3]}}
+
+    header, rows = range_table({"new": results(0.0421), "old": results(False), "one problem": results(None)}, "process")
+    assert header == ["model", "ID pass@1", "ID pass@4"]
+    assert rows[0] == ["new", "0.250 ± 0.042", "0.500 ± 0.042"]
+    assert rows[1] == ["old", 0.25, 0.5]  # results.json from before the se column
+    assert rows[2] == ["one problem", 0.25, 0.5]  # a range of one problem has no standard error

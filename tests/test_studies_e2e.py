@@ -40,6 +40,8 @@ def test_rewards_study_ci_end_to_end_then_ladder_reuses_the_base(tmp_path, capsy
     assert "The paper's findings, checked on this run" in report
     findings = [line for line in report.splitlines() if "strict reward gives a lower" in line]
     assert len(findings) == 3 and all(line.rstrip().endswith(("| yes |", "| no |")) for line in findings[:2])
+    # ... with the gap paired problem by problem over the OOD-edge problems, ± its standard error
+    assert all(" points, paired over " in line and " ± " in line for line in findings[:2]), findings
     # the share of right answers reached by a wrong process: n/a when an arm has no right answer (ci's tiny model)
     assert findings[2].rstrip().endswith(("| yes |", "| no |", "| n/a |"))
 

@@ -24,8 +24,7 @@ def _failure_examples(
     """
     flagged: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind in FAILURE_TYPES}
     for row in rows:
-        flags = report.sample_errors(row)
-        flags["right_answer_wrong_process"] = row["outcome_correct"] and not row["process_correct"]
+        flags = report.sample_flags(row)
         for kind in FAILURE_TYPES:
             if flags[kind]:
                 flagged[kind].append(row)

@@ -39,6 +39,14 @@ def sample_errors(row: Mapping[str, Any]) -> dict[str, bool]:
     }
 
 
+def sample_flags(row: Mapping[str, Any]) -> dict[str, bool]:
+    """Every per-sample rate of the error table for one sample row: its error flags and whether it reached
+    the right answer by a wrong process (the reward-hacking signal). One definition for the table and for
+    paired per-problem comparisons of two evaluations."""
+    return {**sample_errors(row),
+            "right_answer_wrong_process": bool(row["outcome_correct"]) and not row["process_correct"]}
+
+
 def group_keys(row: Mapping[str, Any], op_ranges: Mapping[str, tuple[int, int]]) -> list[tuple[str, str]]:
     keys = [("overall", "all")]
     r = op_range_of(row.get("op"), op_ranges)
@@ -67,14 +75,12 @@ def _sorted_groups(keys: Iterable[tuple[str, str]], op_ranges: Mapping[str, Any]
 def error_table(rows: Sequence[Mapping[str, Any]], op_ranges: Mapping[str, tuple[int, int]]) -> list[dict[str, Any]]:
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
-        flags = sample_errors(row)
-        hacked = row["outcome_correct"] and not row["process_correct"]
+        flags = sample_flags(row)
         for gk in group_keys(row, op_ranges):
             c = counts[gk]
             c["samples"] += 1
             c["outcome_correct"] += bool(row["outcome_correct"])
             c["process_correct"] += bool(row["process_correct"])
-            c["right_answer_wrong_process"] += bool(hacked)
             for kind, on in flags.items():
                 c[kind] += on
     table = []

@@ -95,15 +95,25 @@ def evaluated_ranges(evals: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def range_table(evals: Mapping[str, Mapping[str, Any]], metric: str) -> tuple[list[str], list[list[Any]]]:
-    """Rows: model; columns: pass@1 and pass@k_max on each op range (Figure 3's bars)."""
+    """Rows: model; columns: pass@1 and pass@k_max on each op range (Figure 3's bars), each "value ± s.e."
+    where the evaluation recorded its standard error over the range's problems."""
     any_res = next(iter(evals.values()))
     kmax = max(any_res["ks"])
     ranges = evaluated_ranges(evals)
     header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, kmax)]
     rows = []
     for label, res in evals.items():
-        rows.append([label] + [pass_value(res, "op_range", r, metric, k) for r in ranges for k in (1, kmax)])
+        rows.append([label] + [_pass_cell(res, r, metric, k) for r in ranges for k in (1, kmax)])
     return header, rows
+
+
+def _pass_cell(results: Mapping[str, Any], op_range: str, metric: str, k: int) -> float | str | None:
+    for row in results["tables"]["pass_at_k"]:
+        if row["group"] == "op_range" and str(row["key"]) == op_range and row["metric"] == metric and row["k"] == k:
+            se = row.get("se")  # absent from evaluations older than the column
+            value = float(row["pass_at_k"])
+            return value if se is None or se == "" else f"{value:.3f} ± {float(se):.3f}"
+    return None
 
 
 def evaluated_ops(results: Mapping[str, Any]) -> set[int]:
@@ -195,7 +205,7 @@ def plot_bars(labels: Sequence[str], series: Mapping[str, Sequence[float | None]
     plt.close(fig)
 
 
-def _samples(eval_dir: Path) -> list[dict[str, Any]]:
+def samples(eval_dir: Path) -> list[dict[str, Any]]:
     """A finished evaluation's samples.jsonl (read only: a report never rewrites a stage's files)."""
     with open(Path(eval_dir) / "samples.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -208,7 +218,33 @@ def problem_counts(eval_dir: Path) -> list[Any]:
     from interplay.verify.passk import count_per_problem
 
     path = Path(eval_dir) / "per_problem.csv"
-    return read_per_problem(path) if path.is_file() else count_per_problem(_samples(eval_dir))
+    return read_per_problem(path) if path.is_file() else count_per_problem(samples(eval_dir))
+
+
+def rate_difference(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]], column: str,
+                    ops: tuple[int, int] | None = None) -> tuple[float, float | None, int] | None:
+    """Mean per-problem rate of an error-table `column` (a per-sample flag of `sample_flags`, e.g.
+    "dependency") in samples `a` minus samples `b`, over the problems both hold (ops lo-hi only, when
+    given), with its paired standard error: (difference, s.e., problems), s.e. None under two problems,
+    None without a shared problem. With the same n samples for every problem (as `interplay eval` draws
+    them) the difference equals that of the two pooled rates in the evaluations' error tables."""
+    from interplay.evaluate.report import sample_flags
+    from interplay.verify.passk import standard_error
+
+    def rates(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        hits: dict[str, list[int]] = {}
+        for row in rows:
+            op = row.get("op")
+            if ops is not None and (op is None or not ops[0] <= int(op) <= ops[1]):
+                continue
+            hits.setdefault(row["id"], []).append(int(sample_flags(row)[column]))
+        return {pid: sum(v) / len(v) for pid, v in hits.items()}
+
+    ra, rb = rates(a), rates(b)
+    diffs = [ra[pid] - rb[pid] for pid in ra if pid in rb]
+    if not diffs:
+        return None
+    return math.fsum(diffs) / len(diffs), standard_error(diffs), len(diffs)
 
 
 def regroup(eval_dir: Path, results: Mapping[str, Any], op_ranges: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
@@ -217,7 +253,7 @@ def regroup(eval_dir: Path, results: Mapping[str, Any], op_ranges: Mapping[str, 
     means without re-running, or re-keying, an evaluation that ran with other ones)."""
     from interplay.evaluate import report as eval_report
 
-    rows = _samples(eval_dir)
+    rows = samples(eval_dir)
     return {**results, "op_ranges": {name: list(r) for name, r in op_ranges.items()},
             "tables": {**results["tables"], "pass_at_k": eval_report.pass_table(rows, results["ks"], op_ranges),
                        "errors": eval_report.error_table(rows, op_ranges)}}
@@ -227,7 +263,7 @@ def context_by_op(eval_dir: Path, context: str, ks: Sequence[int]) -> dict[int, 
     """pass@k on one context by op, from the evaluation's samples (its tables cut by op or by context, not both)."""
     from interplay.verify.passk import aggregate_pass_at_k, count_per_problem
 
-    rows = [row for row in _samples(eval_dir) if row.get("context") == context]
+    rows = [row for row in samples(eval_dir) if row.get("context") == context]
     out: dict[int, dict[str, float]] = {}
     if not rows:
         return out
@@ -308,7 +344,10 @@ def add_model_section(doc: Document, evals: Mapping[str, Mapping[str, Any]], out
                                        if r in ranges)
              + f". Samples per problem n = {any_res['settings'].get('n')}, temperature "
              f"{any_res['settings'].get('temperature')}. Process pass@k counts a sample only when every gold step "
-             "is right (parents and value) and the answer is right; outcome pass@k checks the answer only.")
+             "is right (parents and value) and the answer is right; outcome pass@k checks the answer only. A range's "
+             "cell is the mean over its problems ± its standard error (another draw of problems and completions); "
+             "two models on the same problems differ by less noise than the two errors suggest (paired changes "
+             "below, where a study shows them).")
     for metric in ("process", "outcome"):
         doc.heading(f"{metric.capitalize()}-verified pass@k by op range", 3)
         doc.table(*range_table(evals, metric))

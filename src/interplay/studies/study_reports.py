@@ -376,12 +376,27 @@ def _rewards(doc, preset, recipe, runner, evals, out) -> None:
     for r in next(iter(evals.values()))["op_ranges"]:
         doc.heading(f"Right answer, wrong process and structural errors on {r}", 3)
         doc.table(*report.error_rows(evals, "op_range", r))
-    _checks(doc, rewards_checks(evals))
+    _checks(doc, rewards_checks(evals, _rewards_differences(runner, recipe, evals)))
     report.add_model_section(doc, evals, out, "rewards")
 
 
-def rewards_checks(evals: dict[str, Any]) -> list[tuple[str, str | None, str, bool | None]]:
-    """The rewards study's findings rows: strict against outcome-only on OOD-edge."""
+def _rewards_differences(runner: StageRunner, recipe: Recipe, evals: dict[str, Any]
+                         ) -> dict[str, tuple[float, float | None, int] | None]:
+    """column -> strict minus outcome-only on OOD-edge, problem by problem (`report.rate_difference`)."""
+    if not {"RL strict", "RL outcome"} <= evals.keys() or "OOD-edge" not in evals["RL strict"]["op_ranges"]:
+        return {}
+    lo, hi = evals["RL strict"]["op_ranges"]["OOD-edge"]
+    strict, outcome = (report.samples(runner.dirs[recipe.evals[label]]) for label in ("RL strict", "RL outcome"))
+    return {column: report.rate_difference(strict, outcome, column, (int(lo), int(hi)))
+            for column in ("dependency", "right_answer_wrong_process")}
+
+
+def rewards_checks(evals: dict[str, Any], differences: Mapping[str, tuple[float, float | None, int] | None]
+                   | None = None) -> list[tuple[str, str | None, str, bool | None]]:
+    """The rewards study's findings rows: strict against outcome-only on OOD-edge. The criterion is the
+    issue's (strict lower); with `differences` (column -> strict minus outcome, paired over the problems, ±
+    s.e.) the measured text also shows the gap and its noise, so a "yes" inside ±2 s.e. reads as one."""
+    differences = differences or {}
     checks = []
     # The rates are over all samples, so a model that reaches fewer right answers lowers the second one without
     # hacking less; the third row asks the reward-hacking question itself: of the right answers, how many
@@ -391,9 +406,12 @@ def rewards_checks(evals: dict[str, Any]) -> list[tuple[str, str | None, str, bo
                          ("right_answer_wrong_process_of_correct", "share of right answers with a wrong process")):
         strict, outcome = _error_rate(evals, "RL strict", column), _error_rate(evals, "RL outcome", column)
         known = strict is not None and outcome is not None and not (math.isnan(strict) or math.isnan(outcome))
+        measured = f"{strict:.3f} vs {outcome:.3f}" if known else None
+        gap = differences.get(column)
+        if measured is not None and gap is not None:
+            measured += f" ({report.points(gap[0], gap[1])} points, paired over {gap[2]} problems)"
         checks.append((f"on OOD-edge, the strict reward gives a lower {what} than outcome-only",
-                       f"{strict:.3f} vs {outcome:.3f}" if known else None, "strict < outcome",
-                       strict < outcome if known else None))
+                       measured, "strict < outcome", strict < outcome if known else None))
     return checks
 
 
