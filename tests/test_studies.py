@@ -1142,3 +1142,60 @@ def test_range_table_cells_carry_the_standard_error_when_the_evaluation_recorded
     assert rows[0] == ["new", "0.250 ± 0.042", "0.500 ± 0.042"]
     assert rows[1] == ["old", 0.25, 0.5]  # results.json from before the se column
     assert rows[2] == ["one problem", 0.25, 0.5]  # a range of one problem has no standard error
+
+
+def test_code_version_names_the_commit_and_uncommitted_source_changes(tmp_path):
+    import subprocess
+
+    from interplay import __version__
+    from interplay.provenance import code_version
+
+    assert code_version(tmp_path) == f"interplay {__version__}"  # not a git checkout: the version alone
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "m.py").write_text("x = 1\n")
+    (repo / "notes.md").write_text("a\n")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    sha = git("rev-parse", "--short=12", "HEAD")
+    assert code_version(repo) == f"interplay {__version__} (git {sha})"
+    (repo / "notes.md").write_text("b\n")  # outside src/: not code
+    (repo / "src" / "new.py").write_text("")  # untracked: not part of the package's tracked code
+    code_version.cache_clear()
+    assert code_version(repo) == f"interplay {__version__} (git {sha})"
+    (repo / "src" / "m.py").write_text("x = 2\n")
+    code_version.cache_clear()
+    assert code_version(repo) == f"interplay {__version__} (git {sha} + uncommitted changes)"
+    code_version.cache_clear()
+
+
+def test_a_stage_records_the_code_that_made_it_and_a_reuse_by_other_code_says_so(tmp_path, monkeypatch):
+    from interplay.studies import stages as stages_module
+    from interplay.studies.report import stage_table
+
+    stages = [Stage("pretrain", ["pretrain", "p.yaml", "--out", "{out}"])]
+
+    def finishing(argv):
+        Path(argv[argv.index("--out") + 1]).mkdir(parents=True, exist_ok=True)
+        return 0
+
+    monkeypatch.setattr(stages_module, "code_version", lambda: "interplay 0.1.0 (git aaaa)")
+    record = StageRunner(tmp_path, echo=lambda s: None, execute=finishing).run(stages)["pretrain"]
+    assert record["code"] == "interplay 0.1.0 (git aaaa)"
+    header, rows = stage_table({"pretrain": record, "older": {"wall_s": 1}})
+    assert header[-1] == "code" and rows[0][-1] == "interplay 0.1.0 (git aaaa)" and rows[1][-1] == "?"
+    said = []
+    StageRunner(tmp_path, echo=said.append, execute=finishing).run(stages)
+    assert "done earlier" in said[0] and "made by" not in said[0]  # the same code: nothing to say
+    monkeypatch.setattr(stages_module, "code_version", lambda: "interplay 0.1.0 (git bbbb)")
+    said = []
+    runner = StageRunner(tmp_path, echo=said.append, execute=finishing)
+    runner.run(stages)
+    assert "made by interplay 0.1.0 (git aaaa), this is interplay 0.1.0 (git bbbb)" in said[0], said
+    assert runner.records["pretrain"]["code"] == "interplay 0.1.0 (git aaaa)"  # reused, not remade

@@ -276,12 +276,13 @@ def context_by_op(eval_dir: Path, context: str, ks: Sequence[int]) -> dict[int, 
 def stage_table(records: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     # `attempts`: how many runs the stage took (an interrupted stage resumes); times add up all of them.
     # Markers written before attempts were counted have no such field: their times are the last run's only.
+    # `code`: the code that made the stage (interplay.provenance); "?" for markers written before it was recorded.
     rows = [[name, f"{r.get('wall_s', 0):.0f}", f"{r.get('cpu_s', 0):.0f}", r.get("attempts", "?"),
-             r.get("finished_at", "")] for name, r in records.items()]
+             r.get("finished_at", ""), r.get("code", "?")] for name, r in records.items()]
     total_wall = sum(float(r.get("wall_s", 0)) for r in records.values())
     total_cpu = sum(float(r.get("cpu_s", 0)) for r in records.values())
-    rows.append(["total", f"{total_wall:.0f}", f"{total_cpu:.0f}", "", ""])
-    return ["stage", "wall s (when it ran)", "CPU s", "attempts", "finished (UTC)"], rows
+    rows.append(["total", f"{total_wall:.0f}", f"{total_cpu:.0f}", "", "", ""])
+    return ["stage", "wall s (when it ran)", "CPU s", "attempts", "finished (UTC)", "code"], rows
 
 
 # What each kind of stage records of its resolved settings, in its own folder.

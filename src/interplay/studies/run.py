@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from interplay.provenance import code_version
 from interplay.studies import report
 from interplay.studies.document import Document
 from interplay.studies.recipes import Preset, Recipe
@@ -113,7 +114,8 @@ def run_study(preset: Preset, recipe: Recipe, out: Path, cache: Path) -> StudyRu
     doc.heading("Stages and run times", 2)
     doc.text(f"Stage folders are in {cache} (shared with other studies on this preset). Times are those of the runs "
              f"that made each stage, summed over its attempts when it was interrupted and resumed (\"?\": made "
-             f"before attempts were counted, last attempt only); this invocation took {time.perf_counter() - t0:.0f} s wall.")
+             f"before attempts were counted, last attempt only); this invocation took {time.perf_counter() - t0:.0f} s wall. "
+             f"\"code\" is the code that made each stage; this report was written by {code_version()}.")
     doc.table(*report.stage_table(records))
     report.add_commands(doc, records, out, preset.launcher)
     doc.write(out)

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from interplay import locks
 from interplay.errors import UserError
+from interplay.provenance import code_version
 
 MARKER = ".interplay-stage.json"
 LOCKS = ".locks"  # in the cache: one lock file per stage folder, held while a study runs that stage
@@ -120,6 +121,7 @@ class StageRunner:
         # `--cache /abs/runs/c` must name the same stages.
         self.root = Path(root).resolve()
         self.hashed_dirs = hashed_dirs
+        code_version()  # read now, with the code this process loads, not after an edit hours into a study
         self.echo = echo
         self.launcher = launcher
         self.execute = execute or self._execute
@@ -299,7 +301,9 @@ class StageRunner:
         folder another command made when stage folders are not named by their command."""
         previous = _read_marker(folder / MARKER)
         if self._finished(previous, key, argv, folder):
-            self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s), reusing {folder}")
+            made_by = previous.get("code")
+            other = f"; made by {made_by}, this is {code_version()}" if made_by and made_by != code_version() else ""
+            self.echo(f"{header} — done earlier ({previous.get('wall_s', 0):.0f} s{other}), reusing {folder}")
             # as it reads now (the cache may have moved since, or the marker predate `key`)
             self.records[stage.name] = previous | {"argv": argv, "folder": str(folder), "key": key}
             return True
@@ -335,6 +339,7 @@ class StageRunner:
             "cpu_s": round(clock.cpu_s, 3),
             "attempts": clock.attempts,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "code": code_version(),
         }
         clock.path.unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
