@@ -1007,10 +1007,24 @@ def test_allocation_claims_compare_the_share_groups():
     noisy = {f"β = {b:g}": counts([0, 0, 0, 0]) for b in (0.5, 0.8, 1)}
     noisy |= {"β = 0.2": counts([4, 0, 0, 0]), "β = 0": counts([0, 0, 1, 1])}  # +0.05, differences .4 0 -.1 -.1
     assert _share_wins(evals, plans, "OOD-edge", 1, light, noisy) == (
-        "best β = 0.2 (0.090); +5.0 ± 11.9 points over β = 0", False)
-    steady = noisy | {"β = 0.2": counts([1, 1, 2, 2])}  # +0.1 on every problem: s.e. 0
+        "best β = 0.2 (0.090); +5.0 ± 11.9 points over β = 0 (the closest of 3 arms outside)", False)
+    steady = noisy | {"β = 0.2": counts([1, 1, 2, 2])}  # +0.1 on every problem against β = 0: s.e. 0
+    # Every arm outside the group is paired: against the all-zero arms the lead is +15.0 ± 2.9 (differences
+    # .1 .1 .2 .2), a smaller margin beyond 2 s.e. (9.2 points) than against β = 0 (10.0), so that is the
+    # closest call named; both clear, so the group wins.
     assert _share_wins(evals, plans, "OOD-edge", 1, light, steady) == (
-        "best β = 0.2 (0.090); +10.0 ± 0.0 points over β = 0", True)
+        "best β = 0.2 (0.090); +15.0 ± 2.9 points over β = 0.8 (the closest of 3 arms outside)", True)
+    # A lower arm outside the group can still block the win when its difference is noisy: β = 0.8 has a mean
+    # below β = 0's but solves one problem the best arm rarely does.
+    means = {0: 0.2, 0.2: 0.3, 0.5: 0.0, 0.8: 0.175, 1: 0.0}
+    consistent = {f"β = {b:g}": _results({"OOD-edge": (v, 0.5)}) for b, v in means.items()}
+    blocked = {"β = 0": counts([2, 2, 2, 2]), "β = 0.2": counts([3, 3, 3, 3]), "β = 0.5": counts([0, 0, 0, 0]),
+               "β = 0.8": counts([0, 0, 0, 7]), "β = 1": counts([0, 0, 0, 0])}
+    assert _share_wins(consistent, plans, "OOD-edge", 1, light, blocked) == (
+        "best β = 0.2 (0.300); +12.5 ± 17.5 points over β = 0.8 (the closest of 3 arms outside)", False)
+    blocked["β = 0.8"] = counts([1, 1, 2, 3])  # the same mean, a steadier difference (.2 .2 .1 0): a win
+    assert _share_wins(consistent, plans, "OOD-edge", 1, light, blocked) == (
+        "best β = 0.2 (0.300); +12.5 ± 4.8 points over β = 0.8 (the closest of 3 arms outside)", True)
     evals["β = 0"] = _results({"OOD-edge": (0.09, 0.5)})  # a tie with a pure arm is not a win
     assert _share_wins(evals, plans, "OOD-edge", 1, light) == ("best β = 0, 0.2 (0.090)", False)
     evals["β = 0"] = _results({"OOD-edge": (0.30, 0.5)})

@@ -422,7 +422,7 @@ def _progress(kind: str, folder: Path, argv: list[str]) -> str:
 
         steps = list_checkpoints(folder)
         saved = f"last checkpoint at step {steps[-1][0]}" if steps else "no checkpoint yet"
-        logged = last_logged(folder / "metrics.jsonl", "step")
+        logged = last_value(folder / "metrics.jsonl", "step", whole=True)
         if logged is None:
             return saved
         total = _total_steps(argv)
@@ -467,15 +467,12 @@ def _duration(seconds: float) -> str:
     return f"{max(1, round(seconds / 60))} min"
 
 
-def last_logged(path: Path, key: str) -> int | None:
-    """The last whole-number `key` in a metrics.jsonl (read from its end: a long run's file is large)."""
-    return next((row[key] for row in _rows_from_end(path, 8192) if isinstance(row.get(key), int)), None)
-
-
-def last_value(path: Path, key: str) -> float | None:
-    """The last number logged as `key` in a metrics.jsonl (read from its end)."""
-    return next((float(row[key]) for row in _rows_from_end(path, 65536)
-                 if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)), None)
+def last_value(path: Path, key: str, whole: bool = False) -> float | int | None:
+    """The last number logged as `key` in a metrics.jsonl, read from its end (a long run's file is large);
+    `whole`: only whole numbers count (a step or token count), returned as int."""
+    kinds = int if whole else (int, float)
+    return next(((row[key] if whole else float(row[key])) for row in _rows_from_end(path, 65536)
+                 if isinstance(row.get(key), kinds) and not isinstance(row.get(key), bool)), None)
 
 
 def _rows_from_end(path: Path, size: int) -> list[dict[str, Any]]:

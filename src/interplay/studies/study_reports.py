@@ -142,14 +142,21 @@ def _share_wins(evals: dict[str, Any], plans: list[dict[str, Any]], op_range: st
     if counts is not None and win:
         from interplay.verify.passk import paired_difference
 
-        ahead = max((beta for beta in values if group(beta)), key=values.get)
-        runner_up = max((beta for beta in values if not group(beta)), key=values.get)
-        label, other = f"β = {ahead:g}", f"β = {runner_up:g}"
-        lo, hi = evals[label]["op_ranges"][op_range]
-        got = paired_difference(counts[label], counts[other], "process", k, (lo, hi))
-        if got is not None and got[1] is not None:
+        # Against every arm outside the group, not only the best by mean: a lower arm with a noisier
+        # difference can be the one the lead does not clear. The text names the closest call.
+        ahead = f"β = {max((beta for beta in values if group(beta)), key=values.get):g}"
+        lo, hi = evals[ahead]["op_ranges"][op_range]
+        margins = []
+        for beta in (beta for beta in values if not group(beta)):
+            got = paired_difference(counts[ahead], counts[f"β = {beta:g}"], "process", k, (lo, hi))
+            if got is not None and got[1] is not None:
+                margins.append((got[0] - 2 * got[1], f"β = {beta:g}", got))
+        if margins:
+            _, other, got = min(margins)
             measured += f"; {report.points(got[0], got[1])} points over {other}"
-            win = got[0] > 2 * got[1]
+            if len(margins) > 1:
+                measured += f" (the closest of {len(margins)} arms outside)"
+            win = all(margin > 0 for margin, _, _ in margins)
     return measured, win
 
 
@@ -245,14 +252,12 @@ def pretraining_exposure(corpus: Path | None, pretrain: Path | None, context: st
     the expected number of those problems read. None when a file is missing (a stage not run yet)."""
     import json
 
-    from interplay.studies.stages import last_logged
-
     try:
         split = json.loads((corpus / "manifest.json").read_text())["splits"]["pretrain"]
         split_tokens = int(json.loads((pretrain / "data" / "train" / "meta.json").read_text())["tokens"])
     except (TypeError, OSError, ValueError, KeyError):
         return None
-    trained = last_logged(pretrain / "metrics.jsonl", "tokens")
+    trained = last_value(pretrain / "metrics.jsonl", "tokens", whole=True)
     if trained is None or split_tokens <= 0:
         return None
     b = sum(n for by_ctx in split["counts"].values() for n in by_ctx.get(context, {}).values())
