@@ -1213,3 +1213,25 @@ def test_a_stage_records_the_code_that_made_it_and_a_reuse_by_other_code_says_so
     runner.run(stages)
     assert "made by interplay 0.1.0 (git aaaa), this is interplay 0.1.0 (git bbbb)" in said[0], said
     assert runner.records["pretrain"]["code"] == "interplay 0.1.0 (git aaaa)"  # reused, not remade
+
+
+def test_the_rewards_summary_over_seeds_gives_the_rates_its_findings_compare():
+    from interplay.studies.seeds import seed_summary
+
+    def arm(dependency, hacked_of_correct):
+        res = _results({"OOD-edge": (0.1, 0.4)})
+        res["tables"]["errors"] = [{"group": "op_range", "key": "OOD-edge", "dependency": dependency,
+                                    "right_answer_wrong_process": 0.2,
+                                    "right_answer_wrong_process_of_correct": hacked_of_correct}]
+        return res
+
+    runs = {0: ({"RL outcome": arm(0.8, 0.5), "RL strict": arm(0.6, float("nan"))}, []),
+            1: ({"RL outcome": arm(0.7, 0.25), "RL strict": arm(0.7, 0.5)}, [])}
+    text = seed_summary("rewards", "demo", runs).markdown()
+    assert "## Dependency-mismatch rate by op range" in text
+    assert "| RL outcome | 0.750 ± 0.071 (0.800 / 0.700) |" in text
+    assert "| RL strict | 0.650 ± 0.071 (0.600 / 0.700) |" in text
+    # a share that is undefined in one seed (no right answer) gives no number, not a NaN mean
+    share = text.split("## Share of right answers with a wrong process by op range")[1]
+    assert "| RL outcome | 0.375 ± 0.177 (0.500 / 0.250) |" in share and "| RL strict | – |" in share
+    assert "Dependency-mismatch" not in seed_summary("extrapolation", "demo", runs).markdown()

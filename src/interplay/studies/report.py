@@ -31,6 +31,16 @@ def pass_value(results: Mapping[str, Any], group: str, key: str, metric: str, k:
     return None
 
 
+def error_value(results: Mapping[str, Any], op_range: str, column: str) -> float | None:
+    """One error-table rate (e.g. "dependency") of an evaluation on an op range; None when absent or
+    undefined (the share of right answers with a wrong process, of a model with no right answer)."""
+    for row in results.get("tables", {}).get("errors", []):
+        if row["group"] == "op_range" and str(row["key"]) == op_range:
+            value = row.get(column)
+            return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    return None
+
+
 # (label, op range, k) -> the paired standard error of that model's change against the base
 Errors = Mapping[tuple[str, str, int], float | None]
 

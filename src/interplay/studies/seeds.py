@@ -108,6 +108,14 @@ def seed_summary(study: str, preset_name: str, runs: dict[int, tuple[dict[str, A
                 cells.append(_spread(values))
             rows.append([label, *cells])
         doc.table(["model", *ranges], rows)
+    if study == "rewards":  # the rates its findings compare, arm by arm
+        from interplay.studies.study_reports import REWARD_RATES
+
+        for column, what in REWARD_RATES:
+            doc.heading(f"{what[0].upper()}{what[1:]} by op range", 2)
+            doc.table(["model", *ranges],
+                      [[label, *[_spread([report.error_value(runs[s][0][label], r, column) if label in runs[s][0]
+                                          else None for s in seeds]) for r in ranges]] for label in labels])
     if context_b:
         ops = sorted({o for per_label in context_b.values() for v in per_label.values() for o in v})
         for key in (f"process@{kmax}", "process@1"):

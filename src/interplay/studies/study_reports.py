@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -396,6 +395,12 @@ def _rewards_differences(runner: StageRunner, recipe: Recipe, evals: dict[str, A
             for column in ("dependency", "right_answer_wrong_process")}
 
 
+# The error-table rates the rewards findings compare (column, what it is).
+REWARD_RATES = (("dependency", "dependency-mismatch rate"),
+                ("right_answer_wrong_process", "right-answer-wrong-process rate (of all samples)"),
+                ("right_answer_wrong_process_of_correct", "share of right answers with a wrong process"))
+
+
 def rewards_checks(evals: dict[str, Any], differences: Mapping[str, tuple[float, float | None, int] | None]
                    | None = None) -> list[tuple[str, str | None, str, bool | None]]:
     """The rewards study's findings rows: strict against outcome-only on OOD-edge. The criterion is the
@@ -406,11 +411,10 @@ def rewards_checks(evals: dict[str, Any], differences: Mapping[str, tuple[float,
     # The rates are over all samples, so a model that reaches fewer right answers lowers the second one without
     # hacking less; the third row asks the reward-hacking question itself: of the right answers, how many
     # came with a wrong process.
-    for column, what in (("dependency", "dependency-mismatch rate"),
-                         ("right_answer_wrong_process", "right-answer-wrong-process rate (of all samples)"),
-                         ("right_answer_wrong_process_of_correct", "share of right answers with a wrong process")):
-        strict, outcome = _error_rate(evals, "RL strict", column), _error_rate(evals, "RL outcome", column)
-        known = strict is not None and outcome is not None and not (math.isnan(strict) or math.isnan(outcome))
+    for column, what in REWARD_RATES:
+        strict, outcome = (report.error_value(evals.get(label) or {}, "OOD-edge", column)
+                           for label in ("RL strict", "RL outcome"))
+        known = strict is not None and outcome is not None
         measured = f"{strict:.3f} vs {outcome:.3f}" if known else None
         gap = differences.get(column)
         if measured is not None and gap is not None:
@@ -418,10 +422,3 @@ def rewards_checks(evals: dict[str, Any], differences: Mapping[str, tuple[float,
         checks.append((f"on OOD-edge, the strict reward gives a lower {what} than outcome-only",
                        measured, "strict < outcome", strict < outcome if known else None))
     return checks
-
-
-def _error_rate(evals: dict[str, Any], label: str, column: str, op_range: str = "OOD-edge") -> float | None:
-    for row in (evals.get(label) or {}).get("tables", {}).get("errors", []):
-        if row["group"] == "op_range" and str(row["key"]) == op_range:
-            return row.get(column)
-    return None
