@@ -24,11 +24,17 @@ def load_results(folder: str | Path) -> dict[str, Any]:
     return json.loads((Path(folder) / "results.json").read_text())
 
 
-def pass_value(results: Mapping[str, Any], group: str, key: str, metric: str, k: int) -> float | None:
+def pass_row(results: Mapping[str, Any], group: str, key: str, metric: str, k: int) -> Mapping[str, Any] | None:
+    """An evaluation's pass@k table row (pass_at_k, problems, se) for one group key, metric and k."""
     for row in results["tables"]["pass_at_k"]:
         if row["group"] == group and str(row["key"]) == str(key) and row["metric"] == metric and row["k"] == k:
-            return float(row["pass_at_k"])
+            return row
     return None
+
+
+def pass_value(results: Mapping[str, Any], group: str, key: str, metric: str, k: int) -> float | None:
+    row = pass_row(results, group, key, metric, k)
+    return None if row is None else float(row["pass_at_k"])
 
 
 def error_value(results: Mapping[str, Any], op_range: str, column: str) -> float | None:
@@ -118,12 +124,11 @@ def range_table(evals: Mapping[str, Mapping[str, Any]], metric: str) -> tuple[li
 
 
 def _pass_cell(results: Mapping[str, Any], op_range: str, metric: str, k: int) -> float | str | None:
-    for row in results["tables"]["pass_at_k"]:
-        if row["group"] == "op_range" and str(row["key"]) == op_range and row["metric"] == metric and row["k"] == k:
-            se = row.get("se")  # absent from evaluations older than the column
-            value = float(row["pass_at_k"])
-            return value if se is None or se == "" else f"{value:.3f} ± {float(se):.3f}"
-    return None
+    row = pass_row(results, "op_range", op_range, metric, k)
+    if row is None:
+        return None
+    se = row.get("se")  # absent from evaluations older than the column; None for a single problem
+    return float(row["pass_at_k"]) if se is None or se == "" else f"{float(row['pass_at_k']):.3f} ± {float(se):.3f}"
 
 
 def evaluated_ops(results: Mapping[str, Any]) -> set[int]:
