@@ -611,6 +611,12 @@ def test_context_b_by_op_counts_only_that_context(tmp_path):
     assert cut[2]["process@1"] == 0.25 and cut[2]["process@2"] == 0.5
     assert cut[2]["outcome@1"] == 0.75 and cut[3]["process@1"] == 1.0
     assert context_by_op(tmp_path, "movies", [1]) == {}
+    # An evaluation's per_problem.csv (what `interplay eval` writes beside the samples) gives the same cut.
+    from interplay.evaluate.report import per_problem_table, write_csv
+
+    write_csv(tmp_path / "per_problem.csv", per_problem_table(rows))
+    (tmp_path / "samples.jsonl").write_text("")
+    assert context_by_op(tmp_path, "school", [1, 2]) == cut
 
 
 def test_a_report_regroups_an_evaluation_by_the_ranges_its_study_means(tmp_path):

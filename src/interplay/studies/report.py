@@ -275,14 +275,15 @@ def regroup(eval_dir: Path, results: Mapping[str, Any], op_ranges: Mapping[str, 
 
 
 def context_by_op(eval_dir: Path, context: str, ks: Sequence[int]) -> dict[int, dict[str, float]]:
-    """pass@k on one context by op, from the evaluation's samples (its tables cut by op or by context, not both)."""
-    from interplay.verify.passk import aggregate_pass_at_k, count_per_problem
+    """pass@k on one context by op, from the evaluation's per-problem counts (its tables cut by op or by
+    context, not both); the same counts the paired errors of the context rules read."""
+    from interplay.verify.passk import aggregate_pass_at_k
 
-    rows = [row for row in samples(eval_dir) if row.get("context") == context]
+    problems = [p for p in problem_counts(eval_dir) if p.context == context]
     out: dict[int, dict[str, float]] = {}
-    if not rows:
+    if not problems:
         return out
-    for r in aggregate_pass_at_k(count_per_problem(rows), list(ks), {}):
+    for r in aggregate_pass_at_k(problems, list(ks), {}):
         if r["group"] == "op":
             out.setdefault(int(r["key"]), {})[f"{r['metric']}@{r['k']}"] = float(r["pass_at_k"])
     return out
