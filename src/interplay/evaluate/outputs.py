@@ -129,8 +129,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         cells = []
         for m in ("outcome", "process"):
             for k in (k1, kmax):
-                se = errors[(group, key, m, k)]
-                cells.append(f"{look[(group, key, m, k)]:.3f}" + ("" if se is None else f" ± {se:.3f}"))
+                cells.append(report.with_error(look[(group, key, m, k)], errors[(group, key, m, k)]))
         lines.append(f"| {label} | {size} | " + " | ".join(cells) + " |")
     lines += ["", "![pass@k by op range](pass_at_k.png)", "", "![pass by op](pass_by_op.png)", "", "## Errors", ""]
     lines.append("| group | samples | " + " | ".join(report.ERROR_KINDS) + " | right answer, wrong process |")

@@ -135,6 +135,12 @@ def per_problem_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     ]
 
 
+def with_error(value: float, se: float | None) -> str:
+    """A mean as a report shows it: "0.250 ± 0.042", or "0.250" without a standard error (a single problem,
+    or results written before the `se` column)."""
+    return f"{value:.3f}" + ("" if se is None else f" ± {se:.3f}")
+
+
 def read_per_problem(path: Path) -> list[Any]:
     """per_problem.csv (as `per_problem_table` wrote it) back as `ProblemCounts`, ints where they were ints."""
     from interplay.verify.passk import ProblemCounts

@@ -124,11 +124,13 @@ def range_table(evals: Mapping[str, Mapping[str, Any]], metric: str) -> tuple[li
 
 
 def _pass_cell(results: Mapping[str, Any], op_range: str, metric: str, k: int) -> float | str | None:
+    from interplay.evaluate.report import with_error
+
     row = pass_row(results, "op_range", op_range, metric, k)
     if row is None:
         return None
     se = row.get("se")  # absent from evaluations older than the column; None for a single problem
-    return float(row["pass_at_k"]) if se is None or se == "" else f"{float(row['pass_at_k']):.3f} ± {float(se):.3f}"
+    return float(row["pass_at_k"]) if se is None else with_error(float(row["pass_at_k"]), float(se))
 
 
 def evaluated_ops(results: Mapping[str, Any]) -> set[int]:
@@ -244,7 +246,7 @@ def rate_difference(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any
     None without a shared problem. With the same n samples for every problem (as `interplay eval` draws
     them) the difference equals that of the two pooled rates in the evaluations' error tables."""
     from interplay.evaluate.report import sample_flags
-    from interplay.verify.passk import standard_error
+    from interplay.verify.passk import paired_mean
 
     def rates(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         hits: dict[str, list[int]] = {}
@@ -255,11 +257,7 @@ def rate_difference(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any
             hits.setdefault(row["id"], []).append(int(sample_flags(row)[column]))
         return {pid: sum(v) / len(v) for pid, v in hits.items()}
 
-    ra, rb = rates(a), rates(b)
-    diffs = [ra[pid] - rb[pid] for pid in ra if pid in rb]
-    if not diffs:
-        return None
-    return math.fsum(diffs) / len(diffs), standard_error(diffs), len(diffs)
+    return paired_mean(rates(a), rates(b))
 
 
 def regroup(eval_dir: Path, results: Mapping[str, Any], op_ranges: Mapping[str, tuple[int, int]]) -> dict[str, Any]:

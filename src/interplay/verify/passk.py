@@ -172,15 +172,20 @@ def paired_difference(
     if metric not in ("outcome", "process"):
         raise UserError(f"pass@k: metric must be 'outcome' or 'process', got {metric!r}")
     field = f"c_{metric}"
-    theirs = {p.id: p for p in b}
-    diffs = []
+
+    def values(problems: Iterable[ProblemCounts]) -> dict[str, float]:
+        return {p.id: pass_at_k(p.n, getattr(p, field), k) for p in problems
+                if ops is None or (p.op is not None and ops[0] <= p.op <= ops[1])}
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # k > n uses k = n, as everywhere else
-        for p in a:
-            q = theirs.get(p.id)
-            if q is None or (ops is not None and (p.op is None or not ops[0] <= p.op <= ops[1])):
-                continue
-            diffs.append(pass_at_k(p.n, getattr(p, field), k) - pass_at_k(q.n, getattr(q, field), k))
+        return paired_mean(values(a), values(b))
+
+
+def paired_mean(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[float, float | None, int] | None:
+    """Mean of a[id] - b[id] over the problem ids both hold, with its standard error (the paired s.e.):
+    (difference, s.e., problems); s.e. None under two problems, None without a shared problem."""
+    diffs = [value - b[pid] for pid, value in a.items() if pid in b]
     if not diffs:
         return None
     return math.fsum(diffs) / len(diffs), standard_error(diffs), len(diffs)
