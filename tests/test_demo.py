@@ -70,3 +70,17 @@ def test_out_that_is_a_file_is_one_line_error(tmp_path, capsys):
         assert f"interplay {argv[0]}: error: " in err and str(taken) in err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert taken.read_text() == "not a folder"  # the user's file is left alone
+
+
+def test_out_on_a_read_only_file_system_is_one_line_error(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import interplay.studies.demo_cli as demo_cli
+
+    def read_only(args):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ro"))
+
+    monkeypatch.setattr(demo_cli, "run", read_only)
+    assert main(["demo", "--out", str(tmp_path / "ro")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"interplay demo: error: Read-only file system: {tmp_path / 'ro'}"

@@ -407,9 +407,11 @@ def test_two_processes_match_one(env):
     b = [r for r in read_metrics(two) if "reward/mean" in r]
     assert len(a) == len(b) == 2
     for x, y in zip(a, b, strict=True):
-        for key in ("reward/mean", "reward/std", "frac_reward_zero_std", "completions/mean_length",
+        for key in ("reward/mean", "frac_reward_zero_std", "completions/mean_length",
                     "budget/token_equivalents_generated"):
             assert x[key] == y[key], key  # keyed sampling: the same rollouts whatever the process count
+        # The same group stds, but summed per process and then across processes: the last bit may differ.
+        assert x["reward/std"] == pytest.approx(y["reward/std"], rel=1e-12, abs=0)
         for key in ("kl", "clip_ratio", "entropy", "loss/policy", "grad_norm"):
             assert x[key] == pytest.approx(y[key], rel=1e-3, abs=1e-6), key
     wa, wb = load_file(str(one / "final" / "model.safetensors")), load_file(str(two / "final" / "model.safetensors"))

@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:
+        if exc.errno == errno.EROFS:  # --out on a read-only file system: the user's path, not our bug
+            print(f"interplay {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+            return 1
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         print(f"interplay {args.command}: error: {exc.strerror} while writing {exc.filename or 'output'}; "
