@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 from collections import deque
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,40 @@ def _load_tokenizer_field(path: str | None, field: str):
 
 def train(cfg: RunConfig, out: str | Path) -> Path:
     """Run (or resume) the configured training in folder `out`; return the final checkpoint folder."""
+    dist = setup_dist()
+    with ordered_cpu_kernels(cfg.train.compile is True and dist.device == "cpu"):
+        return _train(cfg, Path(out), dist)
+
+
+@contextmanager
+def ordered_cpu_kernels(enabled: bool):
+    """Make torch.compile's CPU kernels sum in a fixed order while the block runs (then restore the flags).
+
+    Inductor accumulates some backward ops (the embedding's gradient: an index_put with accumulate)
+    with atomic adds from every thread, so the order of a sum, and the last bits of a step, vary from
+    run to run: two compiled 1-step runs of cpu-wide on 2 threads gave different weights, while one
+    thread or eager mode gave identical ones (and so does this). PyTorch's deterministic mode makes
+    inductor use ATen's ordered kernels for those ops; `fill_uninitialized_memory` stays off (it would
+    fill every fresh buffer with NaN, a cost with no effect on the result).
+    """
+    if not enabled:
+        yield
+        return
+    import torch
+    import torch.utils.deterministic
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.utils.deterministic.fill_uninitialized_memory)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.utils.deterministic.fill_uninitialized_memory = before[2]
+
+
+def _train(cfg: RunConfig, out: Path, dist: Dist) -> Path:
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -189,8 +223,6 @@ def train(cfg: RunConfig, out: str | Path) -> Path:
     from interplay.lm.packing import IGNORE, DocRows, TrainRows, build_or_load_cache, eval_rows
     from interplay.lm.stopping import StopOnSignal
 
-    out = Path(out)
-    dist = setup_dist()
     say = (lambda *a: print(*a, flush=True)) if dist.main else (lambda *a: None)
     if dist.device == "cpu":
         torch.set_num_threads(cfg.train.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
