@@ -39,7 +39,7 @@ def prepare(out: Path, ops: range, per_op: int):
     return data, out / "tok"
 
 
-def run_ours(args, data: Path, tok: Path, out: Path, compile_on: bool) -> list[tuple[float, float]]:
+def run_ours(args, data: Path, tok: Path, out: Path, compile_on: bool, dtype: str = "float32") -> list[tuple[float, float]]:
     """(wall, CPU) seconds per optimizer step of `interplay pretrain` (steps after the first `--skip`)."""
     import shutil
 
@@ -52,7 +52,8 @@ def run_ours(args, data: Path, tok: Path, out: Path, compile_on: bool) -> list[t
         f"model={args.preset}", f"tokenizer={tok}", f"data.path={data}", f"eval.path={data}",
         f"data.seq_len={args.seq_len}", f"train.steps={args.steps}", f"train.batch_size={args.batch}",
         f"train.micro_batch_size={args.micro_batch}", f"train.threads={args.threads}",
-        f"train.compile={'true' if compile_on else 'false'}", "train.peak_tflops=1", "checkpoint.every=0",
+        f"train.compile={'true' if compile_on else 'false'}", f"train.dtype={dtype}", "train.peak_tflops=1",
+        "checkpoint.every=0",
         "eval.every=0", "eval.max_documents=8", "log.every=1000000", "log.tensorboard=false",
         "optim.warmup_steps=2",
     ]
@@ -122,7 +123,9 @@ def main() -> int:
     parser.add_argument("--skip", type=int, default=3, help="first steps not timed (warm-up, compilation)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--variants", default="ours-compiled,ours,trainer")
+    parser.add_argument("--variants", default="ours-compiled,ours,trainer",
+                        help="comma-separated: ours-compiled, ours (eager), trainer; a '-bf16' suffix on ours-compiled or "
+                             "ours trains under bf16 autocast (its MFU is still against the fp32 peak)")
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench-train"))
     args = parser.parse_args()
 
@@ -149,7 +152,11 @@ def main() -> int:
             if variant == "trainer":
                 times = run_trainer(args, data, tok, out / variant)
             else:
-                times = run_ours(args, data, tok, out / variant, compile_on=variant == "ours-compiled")
+                base = variant.removesuffix("-bf16")
+                if base not in ("ours", "ours-compiled"):
+                    parser.error(f"unknown variant {variant!r}")
+                times = run_ours(args, data, tok, out / variant, compile_on=base == "ours-compiled",
+                                 dtype="bfloat16" if variant.endswith("-bf16") else "float32")
             step_s = statistics.median(t for t, _ in times)
             step_cpu_s = statistics.median(c for _, c in times) / args.threads
             tok_s, tok_s_cpu = tokens_per_step / step_s, tokens_per_step / step_cpu_s
