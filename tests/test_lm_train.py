@@ -439,11 +439,14 @@ def test_data_ops_trains_only_on_those_ops(env, tmp_path, capsys):
         assert "data.ops" in capsys.readouterr().err
 
 
-def test_compiled_cpu_training_gives_the_same_bytes_twice(env, tmp_path, monkeypatch):
+def test_compiled_cpu_training_gives_the_same_bytes_twice_and_on_resume(env, tmp_path, capsys):
     """torch.compile on CPU with 2 threads: inductor sums the embedding's gradient with atomic adds unless
     deterministic mode is on (`interplay.lm.train.ordered_cpu_kernels`), and then two runs of the same
-    config drift apart in the last bits from the first step."""
-    settings = {"train.steps": 3, "train.threads": 2, "train.compile": "true", "checkpoint.every": 0,
+    config drift apart in the last bits from the first step. The cpu preset compiles, and its long runs
+    resume across sessions, so a resumed compiled run must land on the same bytes too."""
+    import shutil
+
+    settings = {"train.steps": 4, "train.threads": 2, "train.compile": "true", "checkpoint.every": 2,
                 "eval.every": 0, "data.seq_len": 256, "train.batch_size": 16, "train.micro_batch_size": 16}
     runs = [tmp_path / "a", tmp_path / "b"]
     for out in runs:
@@ -451,3 +454,11 @@ def test_compiled_cpu_training_gives_the_same_bytes_twice(env, tmp_path, monkeyp
     a, b = ((out / "final" / "model.safetensors").read_bytes() for out in runs)
     assert a == b
     assert not torch.are_deterministic_algorithms_enabled()  # the process's flags are restored afterwards
+    # As if killed after step 3: the step-2 checkpoint is the newest; resuming replays steps 3-4.
+    shutil.rmtree(runs[1] / "final")
+    assert [p.name for p in (runs[1] / "checkpoints").iterdir()] == ["step-00000002"]
+    capsys.readouterr()
+    assert pretrain(env, runs[1], **settings) == 0
+    assert "at step 2" in capsys.readouterr().out.split("resuming from", 1)[1].splitlines()[0]
+    assert (runs[1] / "final" / "model.safetensors").read_bytes() == a
+    assert losses(runs[1]) == losses(runs[0])
