@@ -180,8 +180,13 @@ def _load_tokenizer_field(path: str | None, field: str):
 def train(cfg: RunConfig, out: str | Path) -> Path:
     """Run (or resume) the configured training in folder `out`; return the final checkpoint folder."""
     dist = setup_dist()
-    with ordered_cpu_kernels(cfg.train.compile is True and dist.device == "cpu"):
+    with ordered_cpu_kernels(compiles(cfg, dist.device) and dist.device == "cpu"):
         return _train(cfg, Path(out), dist)
+
+
+def compiles(cfg: RunConfig, device: str) -> bool:
+    """Whether the run uses torch.compile: `train.compile: true`, or `auto` on a GPU."""
+    return cfg.train.compile is True or (cfg.train.compile == "auto" and device.startswith("cuda"))
 
 
 @contextmanager
@@ -306,7 +311,7 @@ def _train(cfg: RunConfig, out: Path, dist: Dist) -> Path:
         torch.set_rng_state(state["rng"]["torch"])
         start = int(state["step"])
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
-    compile_on = cfg.train.compile is True or (cfg.train.compile == "auto" and device.type == "cuda")
+    compile_on = compiles(cfg, dist.device)
     runner = model
     ddp = None
     if W > 1:
